@@ -1,0 +1,435 @@
+//! Read-only analysis of a fitted model: contributions, ROI, marginal ROI, media share,
+//! response curves and the per-period decomposition, each with intervals from the
+//! model's uncertainty draws.
+//!
+//! Definitions (over the fit window, summed over geos):
+//! - contribution_c = Σ_t coef_c · sat_c(adstock_c(x)_t / scale_c) · kpi_scale
+//! - ROI_c = contribution_c / spend_c (KPI per unit of spend; CPA = spend / contribution)
+//! - mROI_c = [KPI(x_c · 1.01 in every fit period) − KPI(x)] / (0.01 · spend_c),
+//!   carryover included (earlier periods' extra spend carries into later fit periods)
+//! - media share = Σ_c contribution_c / Σ_t KPI_t (actual)
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::Panel;
+use crate::model::{Model, Params};
+use crate::spec::KpiKind;
+
+/// Summary schema version.
+pub const SUMMARY_SCHEMA_VERSION: u32 = 1;
+
+/// Point metrics of one channel under one parameter set.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Metrics {
+    /// Spend in the window (0 for organic).
+    pub spend: f64,
+    /// KPI contribution in the window.
+    pub contribution: f64,
+    /// Extra KPI for +1% input in every window period.
+    pub marginal: f64,
+}
+
+impl Metrics {
+    /// ROI (None for organic channels).
+    pub fn roi(&self) -> Option<f64> {
+        (self.spend > 0.0).then(|| self.contribution / self.spend)
+    }
+
+    /// Marginal ROI (None for organic channels).
+    pub fn mroi(&self) -> Option<f64> {
+        (self.spend > 0.0).then(|| self.marginal / (0.01 * self.spend))
+    }
+}
+
+/// Scale channel `c`'s input by `factor` over `range` (other periods unchanged).
+pub fn scaled_input(model: &Model, c: usize, range: std::ops::Range<usize>, factor: f64) -> Panel {
+    let mut p = model.dataset.channels[c].input.clone();
+    for g in 0..p.n_geos {
+        p.series_mut(g)[range.clone()]
+            .iter_mut()
+            .for_each(|v| *v *= factor);
+    }
+    p
+}
+
+/// Contribution, spend and marginal effect of every channel over the fit window.
+pub fn channel_metrics(model: &Model, p: &Params) -> Vec<Metrics> {
+    let w = model.fit_start..model.fit_end;
+    (0..model.channels.len())
+        .map(|c| {
+            let ch = &model.dataset.channels[c];
+            let base = model
+                .channel_contribution(&p.channels[c], c, &ch.input)
+                .sum_over(w.clone());
+            let up = model
+                .channel_contribution(&p.channels[c], c, &scaled_input(model, c, w.clone(), 1.01))
+                .sum_over(w.clone());
+            Metrics {
+                spend: ch
+                    .spend
+                    .as_ref()
+                    .map(|s| s.sum_over(w.clone()))
+                    .unwrap_or(0.0),
+                contribution: base,
+                marginal: up - base,
+            }
+        })
+        .collect()
+}
+
+/// Percentile of a sample (linear interpolation), `q` in `[0, 1]`.
+pub fn quantile(v: &[f64], q: f64) -> f64 {
+    let mut s: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+    if s.is_empty() {
+        return f64::NAN;
+    }
+    s.sort_by(|a, b| a.total_cmp(b));
+    let pos = q.clamp(0.0, 1.0) * (s.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = pos.ceil() as usize;
+    s[lo] + (s[hi] - s[lo]) * (pos - lo as f64)
+}
+
+/// Central interval of mass `mass` from draws; falls back to `[point, point]` without draws.
+pub fn interval(draws: &[f64], mass: f64, point: f64) -> [f64; 2] {
+    if draws.len() < 2 {
+        return [point, point];
+    }
+    let a = (1.0 - mass) / 2.0;
+    [quantile(draws, a), quantile(draws, 1.0 - a)]
+}
+
+/// Per-channel summary.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChannelSummary {
+    /// Channel name.
+    pub name: String,
+    /// Paid (has spend) or organic.
+    pub paid: bool,
+    /// Spend in the fit window.
+    pub spend: f64,
+    /// KPI contribution in the fit window.
+    pub contribution: f64,
+    /// Interval for the contribution.
+    pub contribution_interval: [f64; 2],
+    /// Contribution / spend (null for organic).
+    pub roi: Option<f64>,
+    /// Interval for ROI.
+    pub roi_interval: Option<[f64; 2]>,
+    /// Marginal ROI (+1% spend in every fit period).
+    pub mroi: Option<f64>,
+    /// Interval for mROI.
+    pub mroi_interval: Option<[f64; 2]>,
+    /// Cost per KPI unit (conversions KPIs): spend / contribution.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpa: Option<f64>,
+    /// Interval for CPA.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpa_interval: Option<[f64; 2]>,
+    /// Revenue ROI when the spec gives revenue per KPI unit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revenue_roi: Option<f64>,
+    /// Share of paid spend.
+    pub spend_share: f64,
+    /// Share of the total media contribution.
+    pub effect_share: f64,
+    /// Fitted adstock.
+    pub adstock: crate::transform::Adstock,
+    /// Fitted saturation (input relative to `input_scale`).
+    pub saturation: crate::transform::Saturation,
+}
+
+/// In-sample fit figures.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FitSummary {
+    /// R².
+    pub r2: f64,
+    /// MAPE.
+    pub mape: f64,
+    /// NRMSE.
+    pub nrmse: f64,
+    /// Durbin–Watson.
+    pub durbin_watson: f64,
+}
+
+/// The `summary.json` document (fields beyond DESIGN.md's minimum are additive).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Summary {
+    /// Schema version.
+    pub schema_version: u32,
+    /// Model name.
+    pub name: String,
+    /// KPI column.
+    pub kpi: String,
+    /// Revenue or conversions.
+    pub kpi_kind: KpiKind,
+    /// Periods in the fit window.
+    pub fit_periods: usize,
+    /// Geos.
+    pub geos: usize,
+    /// First and last date of the fit window.
+    pub fit_window: [String; 2],
+    /// Media contribution / actual KPI in the fit window.
+    pub media_share: f64,
+    /// Interval for media share.
+    pub media_share_interval: [f64; 2],
+    /// Per channel.
+    pub channels: Vec<ChannelSummary>,
+    /// In-sample fit.
+    pub fit: FitSummary,
+    /// Holdout fit.
+    pub holdout: Option<crate::model::HoldoutStats>,
+    /// Interval mass.
+    pub interval: f64,
+    /// Uncertainty draws behind the intervals.
+    pub draws: usize,
+    /// Seed.
+    pub seed: u64,
+}
+
+/// Summarise a fitted model.
+pub fn summarize(model: &Model) -> Summary {
+    let point = channel_metrics(model, &model.point);
+    let draws: Vec<Vec<Metrics>> = model
+        .draws
+        .iter()
+        .map(|d| channel_metrics(model, d))
+        .collect();
+    let w = model.fit_start..model.fit_end;
+    let kpi_total = model.dataset.kpi.sum_over(w.clone());
+    let share = |m: &[Metrics]| m.iter().map(|x| x.contribution).sum::<f64>() / kpi_total;
+    let total_spend: f64 = point.iter().map(|m| m.spend).sum();
+    let total_effect: f64 = point.iter().map(|m| m.contribution).sum();
+    let mass = model.interval;
+    let rpk = model.dataset.revenue_per_kpi.as_ref().map(|r| {
+        let kpi = &model.dataset.kpi;
+        let num: f64 = (0..kpi.n_geos)
+            .map(|g| (w.clone()).map(|t| kpi.at(g, t) * r.at(g, t)).sum::<f64>())
+            .sum();
+        num / kpi.sum_over(w.clone())
+    });
+    let conversions = model.kpi_kind() == KpiKind::Conversions;
+    let channels = model
+        .channels
+        .iter()
+        .enumerate()
+        .map(|(c, info)| {
+            let m = point[c];
+            let col = |f: &dyn Fn(&Metrics) -> Option<f64>| -> Vec<f64> {
+                draws.iter().filter_map(|d| f(&d[c])).collect()
+            };
+            let iv = |f: &dyn Fn(&Metrics) -> Option<f64>| -> Option<[f64; 2]> {
+                f(&m).map(|p| interval(&col(f), mass, p))
+            };
+            let cpa = |x: &Metrics| {
+                (x.spend > 0.0 && x.contribution > 0.0).then(|| x.spend / x.contribution)
+            };
+            ChannelSummary {
+                name: info.name.clone(),
+                paid: info.paid,
+                spend: m.spend,
+                contribution: m.contribution,
+                contribution_interval: interval(
+                    &col(&|x| Some(x.contribution)),
+                    mass,
+                    m.contribution,
+                ),
+                roi: m.roi(),
+                roi_interval: iv(&|x| x.roi()),
+                mroi: m.mroi(),
+                mroi_interval: iv(&|x| x.mroi()),
+                cpa: if conversions { cpa(&m) } else { None },
+                cpa_interval: if conversions { iv(&cpa) } else { None },
+                revenue_roi: rpk.and_then(|r| m.roi().map(|v| v * r)),
+                spend_share: if total_spend > 0.0 {
+                    m.spend / total_spend
+                } else {
+                    0.0
+                },
+                effect_share: if total_effect > 0.0 {
+                    m.contribution / total_effect
+                } else {
+                    0.0
+                },
+                adstock: model.point.channels[c].adstock,
+                saturation: model.point.channels[c].saturation,
+            }
+        })
+        .collect();
+    let share_draws: Vec<f64> = draws.iter().map(|d| share(d)).collect();
+    let d = &model.diagnostics;
+    Summary {
+        schema_version: SUMMARY_SCHEMA_VERSION,
+        name: model.spec.name.clone(),
+        kpi: model.spec.data.kpi.clone(),
+        kpi_kind: model.kpi_kind(),
+        fit_periods: model.fit_end - model.fit_start,
+        geos: model.dataset.n_geos(),
+        fit_window: [
+            model.dataset.dates[model.fit_start].to_string(),
+            model.dataset.dates[model.fit_end - 1].to_string(),
+        ],
+        media_share: share(&point),
+        media_share_interval: interval(&share_draws, mass, share(&point)),
+        channels,
+        fit: FitSummary {
+            r2: d.fit.r2,
+            mape: d.fit.mape,
+            nrmse: d.fit.nrmse,
+            durbin_watson: d.fit.durbin_watson,
+        },
+        holdout: d.holdout.clone(),
+        interval: mass,
+        draws: model.draws.len(),
+        seed: model.seed,
+    }
+}
+
+/// One point of a response curve.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CurvePoint {
+    /// Multiple of the fit window's actual spend.
+    pub multiplier: f64,
+    /// Spend at that multiple.
+    pub spend: f64,
+    /// KPI contribution over the window.
+    pub contribution: f64,
+    /// Interval.
+    pub interval: [f64; 2],
+}
+
+/// A channel's response curve: window contribution as its spend is scaled 0×..2× with the
+/// same flighting.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ResponseCurve {
+    /// Channel name.
+    pub channel: String,
+    /// Points, increasing in spend.
+    pub points: Vec<CurvePoint>,
+}
+
+/// Response curves for every channel (organic channels are scaled on exposure; spend 0).
+pub fn response_curves(model: &Model, steps: usize) -> Vec<ResponseCurve> {
+    let w = model.fit_start..model.fit_end;
+    let steps = steps.max(2);
+    (0..model.channels.len())
+        .map(|c| {
+            let spend = model.dataset.channels[c]
+                .spend
+                .as_ref()
+                .map(|s| s.sum_over(w.clone()))
+                .unwrap_or(0.0);
+            let points = (0..=steps)
+                .map(|i| {
+                    let m = 2.0 * i as f64 / steps as f64;
+                    let input = scaled_input(model, c, w.clone(), m);
+                    let eval = |p: &Params| {
+                        model
+                            .channel_contribution(&p.channels[c], c, &input)
+                            .sum_over(w.clone())
+                    };
+                    let point = eval(&model.point);
+                    let d: Vec<f64> = model.draws.iter().map(eval).collect();
+                    CurvePoint {
+                        multiplier: m,
+                        spend: m * spend,
+                        contribution: point,
+                        interval: interval(&d, model.interval, point),
+                    }
+                })
+                .collect();
+            ResponseCurve {
+                channel: model.channels[c].name.clone(),
+                points,
+            }
+        })
+        .collect()
+}
+
+/// Per-period decomposition for one geo.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DecompositionRow {
+    /// Period date.
+    pub date: String,
+    /// Geo name.
+    pub geo: String,
+    /// `fit` or `holdout`.
+    pub split: String,
+    /// Actual KPI.
+    pub actual: f64,
+    /// Fitted KPI (sum of components).
+    pub fitted: f64,
+    /// Components in column order (see [`Decomposition::components`]).
+    pub values: Vec<f64>,
+}
+
+/// The decomposition table.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Decomposition {
+    /// Component names: baseline groups then channels.
+    pub components: Vec<String>,
+    /// Rows for the fit window and holdout, geo-major.
+    pub rows: Vec<DecompositionRow>,
+}
+
+/// Decompose the KPI per period into baseline groups and channels (point estimate).
+pub fn decompose(model: &Model) -> Decomposition {
+    let ds = &model.dataset;
+    let mut comps = model.baseline_components(&model.point, ds);
+    for (c, info) in model.channels.iter().enumerate() {
+        comps.push((
+            info.name.clone(),
+            model.channel_contribution(&model.point.channels[c], c, &ds.channels[c].input),
+        ));
+    }
+    let mut rows = Vec::new();
+    for g in 0..ds.n_geos() {
+        for t in model.fit_start..ds.n_periods() {
+            let values: Vec<f64> = comps.iter().map(|(_, p)| p.at(g, t)).collect();
+            rows.push(DecompositionRow {
+                date: ds.dates[t].to_string(),
+                geo: ds.geos[g].clone(),
+                split: if t < model.fit_end { "fit" } else { "holdout" }.into(),
+                actual: ds.kpi.at(g, t),
+                fitted: values.iter().sum(),
+                values,
+            });
+        }
+    }
+    Decomposition {
+        components: comps.into_iter().map(|(n, _)| n).collect(),
+        rows,
+    }
+}
+
+impl Decomposition {
+    /// CSV text: `date,geo,split,actual,fitted,<components…>`.
+    pub fn to_csv(&self) -> String {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        let mut header = vec![
+            "date".to_string(),
+            "geo".into(),
+            "split".into(),
+            "actual".into(),
+            "fitted".into(),
+        ];
+        header.extend(self.components.iter().cloned());
+        let _ = w.write_record(&header);
+        for r in &self.rows {
+            let mut rec = vec![
+                r.date.clone(),
+                r.geo.clone(),
+                r.split.clone(),
+                fmt(r.actual),
+                fmt(r.fitted),
+            ];
+            rec.extend(r.values.iter().map(|v| fmt(*v)));
+            let _ = w.write_record(&rec);
+        }
+        String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+    }
+}
+
+fn fmt(v: f64) -> String {
+    format!("{v:.6}")
+}

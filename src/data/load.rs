@@ -1,0 +1,547 @@
+//! CSV loading and validation.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use thiserror::Error;
+
+use super::{ChannelData, ControlData, Dataset, Panel};
+use crate::spec::{ControlKind, LoadedSpec};
+
+/// Errors loading or validating data. Each names the file and, where it applies, the row
+/// (1-based line number in the file, header = line 1) and column.
+#[derive(Debug, Error)]
+pub enum DataError {
+    /// The file could not be opened or read.
+    #[error("cannot read data file {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The file has no header or no data rows.
+    #[error("data file {path} is empty: {what}")]
+    Empty { path: PathBuf, what: String },
+    /// A column the spec names is not in the header.
+    #[error("data file {path}: missing column `{column}` (named by spec key `{key}`); columns present: {available}")]
+    MissingColumn {
+        path: PathBuf,
+        column: String,
+        key: String,
+        available: String,
+    },
+    /// A cell could not be used.
+    #[error("data file {path}, row {row}, column `{column}`: {reason} (value `{value}`)")]
+    BadCell {
+        path: PathBuf,
+        row: u64,
+        column: String,
+        value: String,
+        reason: String,
+    },
+    /// The CSV itself is malformed (ragged row, bad quoting, bad UTF-8).
+    #[error("data file {path}, row {row}: malformed CSV: {message}")]
+    Csv {
+        path: PathBuf,
+        row: u64,
+        message: String,
+    },
+    /// The same date appears twice for a geo.
+    #[error(
+        "data file {path}, row {row}: duplicate date {date}{geo} (first seen at row {first_row})"
+    )]
+    DuplicateDate {
+        path: PathBuf,
+        row: u64,
+        first_row: u64,
+        date: NaiveDate,
+        geo: String,
+    },
+    /// Dates are not evenly spaced.
+    #[error("data file {path}, row {row}: {message}")]
+    Spacing {
+        path: PathBuf,
+        row: u64,
+        message: String,
+    },
+    /// Geos do not share the same periods.
+    #[error("data file {path}: geo `{geo}`: {message}")]
+    Unbalanced {
+        path: PathBuf,
+        geo: String,
+        message: String,
+    },
+    /// Not enough periods to fit.
+    #[error("data file {path}: {message}")]
+    TooShort { path: PathBuf, message: String },
+}
+
+struct Row {
+    line: u64,
+    date: NaiveDate,
+    geo: String,
+    nums: Vec<f64>,
+    cats: Vec<String>,
+}
+
+/// Role of a numeric column, for validation messages and rules.
+#[derive(Clone, Copy, PartialEq)]
+enum Role {
+    Kpi,
+    Media,
+    Other,
+}
+
+fn parse_date(s: &str) -> Option<NaiveDate> {
+    let s = s.trim();
+    let head = s.get(..10).unwrap_or(s);
+    NaiveDate::parse_from_str(head, "%Y-%m-%d")
+        .or_else(|_| NaiveDate::parse_from_str(s, "%Y/%m/%d"))
+        .ok()
+}
+
+fn parse_number(s: &str) -> Result<f64, &'static str> {
+    let t = s.trim();
+    if t.is_empty() {
+        return Err("empty cell");
+    }
+    match t.parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        Ok(_) => Err("not a finite number (NaN or infinity)"),
+        Err(_) => Err("not a number"),
+    }
+}
+
+/// Load the data a spec names and validate it.
+pub fn load_dataset(spec: &LoadedSpec) -> Result<Dataset, DataError> {
+    let path = spec.data_path();
+    let s = &spec.spec;
+    let file = std::fs::File::open(&path).map_err(|source| DataError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    let mut rdr = csv::ReaderBuilder::new().flexible(false).from_reader(file);
+    let headers = rdr
+        .headers()
+        .map_err(|e| csv_err(&path, &e))?
+        .iter()
+        .map(|h| h.trim().to_string())
+        .collect::<Vec<_>>();
+    if headers.is_empty() || headers.iter().all(|h| h.is_empty()) {
+        return Err(DataError::Empty {
+            path,
+            what: "no header row".into(),
+        });
+    }
+    let index: HashMap<&str, usize> = headers
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (h.as_str(), i))
+        .collect();
+    let col = |name: &str, key: &str| -> Result<usize, DataError> {
+        index
+            .get(name)
+            .copied()
+            .ok_or_else(|| DataError::MissingColumn {
+                path: path.clone(),
+                column: name.to_string(),
+                key: key.to_string(),
+                available: headers.join(", "),
+            })
+    };
+
+    let date_col = col(&s.data.date_column, "data.date_column")?;
+    let geo_col = match &s.data.geo_column {
+        Some(g) => Some(col(g, "data.geo_column")?),
+        None => None,
+    };
+    // Numeric columns in a fixed order: kpi, channel inputs, channel spends, numeric
+    // controls, revenue_per_kpi.
+    let mut numeric: Vec<(usize, String, Role)> =
+        vec![(col(&s.data.kpi, "data.kpi")?, s.data.kpi.clone(), Role::Kpi)];
+    for (i, c) in s.channels.iter().enumerate() {
+        let key = if c.exposure.is_some() {
+            "exposure"
+        } else {
+            "spend"
+        };
+        let name = c.input_column();
+        numeric.push((
+            col(name, &format!("channels[{i}].{key}"))?,
+            name.to_string(),
+            Role::Media,
+        ));
+    }
+    let mut spend_slot = Vec::new();
+    for (i, c) in s.channels.iter().enumerate() {
+        match (&c.spend, &c.exposure) {
+            (Some(sp), Some(_)) => {
+                spend_slot.push(Some(numeric.len()));
+                numeric.push((
+                    col(sp, &format!("channels[{i}].spend"))?,
+                    sp.clone(),
+                    Role::Media,
+                ));
+            }
+            (Some(_), None) => spend_slot.push(Some(1 + i)),
+            _ => spend_slot.push(None),
+        }
+    }
+    let mut control_slot = Vec::new();
+    let mut cat_cols = Vec::new();
+    for (i, c) in s.controls.iter().enumerate() {
+        let idx = col(&c.column, &format!("controls[{i}].column"))?;
+        match c.kind {
+            ControlKind::Numeric => {
+                control_slot.push(numeric.len());
+                numeric.push((idx, c.column.clone(), Role::Other));
+            }
+            ControlKind::Categorical => {
+                control_slot.push(cat_cols.len());
+                cat_cols.push(idx);
+            }
+        }
+    }
+    let rpk_slot = match &s.data.revenue_per_kpi {
+        Some(r) => {
+            let i = numeric.len();
+            numeric.push((col(r, "data.revenue_per_kpi")?, r.clone(), Role::Other));
+            Some(i)
+        }
+        None => None,
+    };
+
+    let mut rows: Vec<Row> = Vec::new();
+    let mut record = csv::StringRecord::new();
+    loop {
+        match rdr.read_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => return Err(csv_err(&path, &e)),
+        }
+        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        if record.iter().all(|c| c.trim().is_empty()) {
+            continue;
+        }
+        let bad = |column: &str, value: &str, reason: &str| DataError::BadCell {
+            path: path.clone(),
+            row: line,
+            column: column.to_string(),
+            value: value.to_string(),
+            reason: reason.to_string(),
+        };
+        let draw = record.get(date_col).unwrap_or("");
+        let date = parse_date(draw)
+            .ok_or_else(|| bad(&s.data.date_column, draw, "not an ISO date (YYYY-MM-DD)"))?;
+        let geo = match geo_col {
+            Some(g) => {
+                let v = record.get(g).unwrap_or("").trim();
+                if v.is_empty() {
+                    return Err(bad(
+                        s.data.geo_column.as_deref().unwrap_or(""),
+                        v,
+                        "empty geo",
+                    ));
+                }
+                v.to_string()
+            }
+            None => "national".to_string(),
+        };
+        let mut nums = Vec::with_capacity(numeric.len());
+        for (idx, name, role) in &numeric {
+            let raw = record.get(*idx).unwrap_or("");
+            let v = parse_number(raw).map_err(|r| bad(name, raw, r))?;
+            if *role == Role::Media && v < 0.0 {
+                return Err(bad(
+                    name,
+                    raw,
+                    "negative media value (spend/exposure must be ≥ 0)",
+                ));
+            }
+            nums.push(v);
+        }
+        let cats = cat_cols
+            .iter()
+            .map(|&i| record.get(i).unwrap_or("").trim().to_string())
+            .collect();
+        rows.push(Row {
+            line,
+            date,
+            geo,
+            nums,
+            cats,
+        });
+    }
+    if rows.is_empty() {
+        return Err(DataError::Empty {
+            path,
+            what: "no data rows after the header".into(),
+        });
+    }
+
+    // Group by geo, sort by date, check duplicates.
+    let mut by_geo: BTreeMap<String, Vec<Row>> = BTreeMap::new();
+    let mut geo_order: Vec<String> = Vec::new();
+    let mut unsorted = false;
+    for r in rows {
+        let v = by_geo.entry(r.geo.clone()).or_insert_with(|| {
+            geo_order.push(r.geo.clone());
+            Vec::new()
+        });
+        if v.last().is_some_and(|p: &Row| p.date > r.date) {
+            unsorted = true;
+        }
+        v.push(r);
+    }
+    if unsorted {
+        eprintln!(
+            "warning: {}: rows are not in date order; sorting them",
+            path.display()
+        );
+    }
+    for (geo, v) in by_geo.iter_mut() {
+        v.sort_by_key(|r| r.date);
+        for w in v.windows(2) {
+            if w[0].date == w[1].date {
+                let (first, second) = if w[0].line < w[1].line {
+                    (&w[0], &w[1])
+                } else {
+                    (&w[1], &w[0])
+                };
+                return Err(DataError::DuplicateDate {
+                    path,
+                    row: second.line,
+                    first_row: first.line,
+                    date: w[1].date,
+                    geo: if geo_col.is_some() {
+                        format!(" for geo `{geo}`")
+                    } else {
+                        String::new()
+                    },
+                });
+            }
+        }
+    }
+    let first_geo = &geo_order[0];
+    let dates: Vec<NaiveDate> = by_geo[first_geo].iter().map(|r| r.date).collect();
+    if dates.len() >= 2 {
+        let step = (dates[1] - dates[0]).num_days();
+        let rows0 = &by_geo[first_geo];
+        for (i, w) in dates.windows(2).enumerate() {
+            let d = (w[1] - w[0]).num_days();
+            if d != step {
+                return Err(DataError::Spacing {
+                    path,
+                    row: rows0[i + 1].line,
+                    message: format!(
+                        "dates are not evenly spaced: {} follows {} ({} days; expected {} as between the first two dates) — a gap or an irregular period",
+                        w[1], w[0], d, step
+                    ),
+                });
+            }
+        }
+        if step != 7 {
+            eprintln!(
+                "warning: {}: periods are {step} days apart (mixcast is tuned for weekly data)",
+                path.display()
+            );
+        }
+    }
+    for g in &geo_order {
+        let gd: Vec<NaiveDate> = by_geo[g].iter().map(|r| r.date).collect();
+        if gd != dates {
+            return Err(DataError::Unbalanced {
+                path,
+                geo: g.clone(),
+                message: format!(
+                    "has {} periods ({}..{}) but geo `{}` has {} ({}..{}); every geo needs the same dates",
+                    gd.len(),
+                    gd[0],
+                    gd[gd.len() - 1],
+                    first_geo,
+                    dates.len(),
+                    dates[0],
+                    dates[dates.len() - 1]
+                ),
+            });
+        }
+    }
+
+    // Modelling window.
+    let end_idx = match s.data.end {
+        Some(e) => dates
+            .iter()
+            .rposition(|d| *d <= e)
+            .map(|i| i + 1)
+            .unwrap_or(0),
+        None => dates.len(),
+    };
+    let start_idx = match s.data.start {
+        Some(st) => dates.iter().position(|d| *d >= st).unwrap_or(dates.len()),
+        None => 0,
+    };
+    if end_idx <= start_idx || end_idx - start_idx < 8 {
+        return Err(DataError::TooShort {
+            path,
+            message: format!(
+                "the modelling window has {} periods; at least 8 are needed",
+                end_idx.saturating_sub(start_idx)
+            ),
+        });
+    }
+    let n_periods = end_idx;
+    let dates: Vec<NaiveDate> = dates[..n_periods].to_vec();
+    let n_geos = geo_order.len();
+
+    let mut panels: Vec<Panel> = (0..numeric.len())
+        .map(|_| Panel::zeros(n_geos, n_periods))
+        .collect();
+    let mut cat_raw: Vec<Vec<String>> =
+        vec![Vec::with_capacity(n_geos * n_periods); cat_cols.len()];
+    for (g, geo) in geo_order.iter().enumerate() {
+        for (t, r) in by_geo[geo].iter().take(n_periods).enumerate() {
+            for (k, v) in r.nums.iter().enumerate() {
+                panels[k].values[g * n_periods + t] = *v;
+            }
+            for (k, c) in r.cats.iter().enumerate() {
+                cat_raw[k].push(c.clone());
+            }
+        }
+    }
+
+    let channels = s
+        .channels
+        .iter()
+        .enumerate()
+        .map(|(i, c)| ChannelData {
+            name: c.name.clone(),
+            input: panels[1 + i].clone(),
+            spend: spend_slot[i].map(|k| panels[k].clone()),
+        })
+        .collect::<Vec<_>>();
+    for (i, ch) in channels.iter().enumerate() {
+        let total = ch.input.sum_over(start_idx..n_periods);
+        if total <= 0.0 {
+            return Err(DataError::BadCell {
+                path,
+                row: 0,
+                column: s.channels[i].input_column().to_string(),
+                value: "0".into(),
+                reason: format!(
+                    "channel `{}` has no non-zero input in the modelling window; drop it from the spec",
+                    ch.name
+                ),
+            });
+        }
+    }
+    let controls = s
+        .controls
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let data = match c.kind {
+                ControlKind::Numeric => ControlData::Numeric {
+                    values: panels[control_slot[i]].clone(),
+                },
+                ControlKind::Categorical => categorical(&cat_raw[control_slot[i]]),
+            };
+            (c.name.clone(), data)
+        })
+        .collect();
+    let holidays = match &s.seasonality.holidays {
+        Some(h) => load_holidays(&spec.resolve(h), &dates)?,
+        None => Vec::new(),
+    };
+    Ok(Dataset {
+        dates,
+        geos: geo_order,
+        kpi: panels[0].clone(),
+        channels,
+        controls,
+        holidays,
+        revenue_per_kpi: rpk_slot.map(|k| panels[k].clone()),
+        window_start: start_idx,
+    })
+}
+
+fn categorical(raw: &[String]) -> ControlData {
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for v in raw {
+        *counts.entry(v.as_str()).or_default() += 1;
+    }
+    let mut levels: Vec<(&str, usize)> = counts.into_iter().collect();
+    levels.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let levels: Vec<String> = levels.into_iter().map(|(l, _)| l.to_string()).collect();
+    let pos: HashMap<&str, u32> = levels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.as_str(), i as u32))
+        .collect();
+    let codes = raw.iter().map(|v| pos[v.as_str()]).collect();
+    ControlData::Categorical { levels, codes }
+}
+
+/// Holiday CSV: columns `date,holiday`; a period gets the dummy if the date falls inside it.
+fn load_holidays(path: &Path, dates: &[NaiveDate]) -> Result<Vec<(String, Vec<f64>)>, DataError> {
+    let file = std::fs::File::open(path).map_err(|source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut rdr = csv::Reader::from_reader(file);
+    let headers: Vec<String> = rdr
+        .headers()
+        .map_err(|e| csv_err(path, &e))?
+        .iter()
+        .map(|h| h.trim().to_string())
+        .collect();
+    let find = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h == name)
+            .ok_or_else(|| DataError::MissingColumn {
+                path: path.to_path_buf(),
+                column: name.to_string(),
+                key: "seasonality.holidays".into(),
+                available: headers.join(", "),
+            })
+    };
+    let (dc, hc) = (find("date")?, find("holiday")?);
+    let step = if dates.len() >= 2 {
+        (dates[1] - dates[0]).num_days()
+    } else {
+        7
+    };
+    let mut out: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for rec in rdr.records() {
+        let rec = rec.map_err(|e| csv_err(path, &e))?;
+        let line = rec.position().map(|p| p.line()).unwrap_or(0);
+        let raw = rec.get(dc).unwrap_or("");
+        let d = parse_date(raw).ok_or_else(|| DataError::BadCell {
+            path: path.to_path_buf(),
+            row: line,
+            column: "date".into(),
+            value: raw.into(),
+            reason: "not an ISO date (YYYY-MM-DD)".into(),
+        })?;
+        let name = rec.get(hc).unwrap_or("").trim().to_string();
+        let v = out.entry(name).or_insert_with(|| vec![0.0; dates.len()]);
+        if let Some(t) = dates
+            .iter()
+            .position(|p| d >= *p && (d - *p).num_days() < step)
+        {
+            v[t] = 1.0;
+        }
+    }
+    Ok(out
+        .into_iter()
+        .filter(|(_, v)| v.iter().any(|x| *x > 0.0))
+        .collect())
+}
+
+fn csv_err(path: &Path, e: &csv::Error) -> DataError {
+    DataError::Csv {
+        path: path.to_path_buf(),
+        row: e.position().map(|p| p.line()).unwrap_or(0),
+        message: e.to_string(),
+    }
+}

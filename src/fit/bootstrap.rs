@@ -1,0 +1,77 @@
+//! Moving-block residual bootstrap: `y* = ŷ + r*`, where `r*` strings together blocks of
+//! consecutive residuals (the same time blocks for every geo, keeping cross-geo and serial
+//! correlation), and each `y*` is refitted from the point estimate.
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rayon::prelude::*;
+
+use super::{minimize, to_params, Setup};
+use crate::model::Params;
+
+/// Run `draws` refits; returns the parameter draws and how many failed.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run(
+    setup: &Setup,
+    y: &[f64],
+    fitted: &[f64],
+    u_hat: &[f64],
+    sigma2: f64,
+    draws: usize,
+    block: usize,
+    seed: u64,
+    progress: bool,
+) -> (Vec<Params>, usize) {
+    let tf = setup.t1 - setup.t0;
+    let ng = setup.n_geos;
+    let resid: Vec<f64> = y.iter().zip(fitted).map(|(a, f)| a - f).collect();
+    // Centre residuals per geo.
+    let mut centred = resid.clone();
+    for g in 0..ng {
+        let s = &mut centred[g * tf..(g + 1) * tf];
+        let m = s.iter().sum::<f64>() / tf as f64;
+        s.iter_mut().for_each(|v| *v -= m);
+    }
+    let block = block.clamp(1, tf);
+    let bar = if progress {
+        eprintln!("intervals: {draws} bootstrap refits");
+        let b = ProgressBar::with_draw_target(Some(draws as u64), ProgressDrawTarget::stderr());
+        b.set_style(
+            ProgressStyle::with_template("  {bar:40} {pos}/{len} refits ({elapsed})")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+    let out: Vec<Option<Params>> = (0..draws)
+        .into_par_iter()
+        .map(|d| {
+            let mut rng =
+                StdRng::seed_from_u64(seed.wrapping_mul(1_000_003).wrapping_add(d as u64 + 1));
+            let mut idx = Vec::with_capacity(tf);
+            while idx.len() < tf {
+                let s = rng.random_range(0..=(tf - block));
+                idx.extend(s..s + block);
+            }
+            idx.truncate(tf);
+            let mut ys = Vec::with_capacity(y.len());
+            for g in 0..ng {
+                for (t, &src) in idx.iter().enumerate() {
+                    ys.push(fitted[g * tf + t] + centred[g * tf + src]);
+                }
+            }
+            let p = setup.problem(ys, sigma2);
+            let r = minimize(&p, u_hat.to_vec(), 150).and_then(|(u, _)| {
+                let e = p.eval(&u, false)?;
+                Some(to_params(setup, &u, &e.beta))
+            });
+            bar.inc(1);
+            r
+        })
+        .collect();
+    bar.finish_and_clear();
+    let failed = out.iter().filter(|o| o.is_none()).count();
+    (out.into_iter().flatten().collect(), failed)
+}

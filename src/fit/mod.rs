@@ -1,0 +1,530 @@
+//! Estimation: variable projection over the nonlinear media parameters (multi-start
+//! L-BFGS via argmin, in parallel), non-negative ridge least squares for the linear part,
+//! and a moving-block residual bootstrap for uncertainty.
+
+mod bootstrap;
+mod problem;
+
+use std::time::Instant;
+
+use argmin::core::{CostFunction, Executor, Gradient, State};
+use argmin::solver::linesearch::MoreThuenteLineSearch;
+use argmin::solver::quasinewton::LBFGS;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use rand_distr::{Distribution, StandardNormal};
+use rayon::prelude::*;
+use thiserror::Error;
+
+use crate::data::{DataError, Dataset, Panel};
+use crate::design::Baseline;
+use crate::linalg::SymMat;
+use crate::model::{
+    ChannelInfo, ChannelParams, Diagnostics, Fingerprint, FitStats, HoldoutStats, Model, Params,
+    MODEL_SCHEMA_VERSION,
+};
+use crate::spec::LoadedSpec;
+use crate::transform::ParamBox;
+
+pub(crate) use problem::{ChannelSetup, Problem, Setup, PRIOR_SD_U};
+
+/// Errors from fitting.
+#[derive(Debug, Error)]
+pub enum FitError {
+    /// Loading or validating the data failed.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// The settings do not fit the data.
+    #[error("{0}")]
+    BadInput(String),
+    /// The numerical fit failed.
+    #[error("fit failed: {0}")]
+    Numerical(String),
+}
+
+/// Options for one fit run (the spec carries the model; these carry the run).
+#[derive(Debug, Clone, Default)]
+pub struct FitOptions {
+    /// Periods at the end held out from the fit.
+    pub holdout: usize,
+    /// RNG seed for restarts and bootstrap.
+    pub seed: u64,
+    /// Override the spec's bootstrap draw count.
+    pub draws: Option<usize>,
+    /// Print progress to stderr.
+    pub progress: bool,
+}
+
+
+struct Cost<'a, 'b> {
+    p: &'a Problem<'b>,
+}
+
+impl CostFunction for Cost<'_, '_> {
+    type Param = Vec<f64>;
+    type Output = f64;
+    fn cost(&self, u: &Self::Param) -> Result<f64, argmin::core::Error> {
+        self.p
+            .eval(u, false)
+            .map(|e| e.f)
+            .ok_or_else(|| argmin::core::Error::msg("non-finite objective"))
+    }
+}
+
+impl Gradient for Cost<'_, '_> {
+    type Param = Vec<f64>;
+    type Gradient = Vec<f64>;
+    fn gradient(&self, u: &Self::Param) -> Result<Vec<f64>, argmin::core::Error> {
+        self.p
+            .eval(u, true)
+            .map(|e| e.grad)
+            .ok_or_else(|| argmin::core::Error::msg("non-finite objective"))
+    }
+}
+
+/// Minimise from `u0` with L-BFGS; returns the best point and value.
+pub(crate) fn minimize(p: &Problem, u0: Vec<f64>, max_iters: u64) -> Option<(Vec<f64>, f64)> {
+    if u0.is_empty() {
+        let f = p.eval(&u0, false)?.f;
+        return Some((u0, f));
+    }
+    let solver = LBFGS::new(MoreThuenteLineSearch::new(), 7)
+        .with_tolerance_grad(1e-6)
+        .ok()?
+        .with_tolerance_cost(1e-9)
+        .ok()?;
+    let res = Executor::new(Cost { p }, solver)
+        .configure(|s| s.param(u0.clone()).max_iters(max_iters))
+        .run();
+    match res {
+        Ok(r) => {
+            let st = r.state();
+            let best = st.get_best_param()?.clone();
+            let f = st.get_best_cost();
+            f.is_finite().then_some((best, f))
+        }
+        Err(_) => {
+            let f = p.eval(&u0, false)?.f;
+            Some((u0, f))
+        }
+    }
+}
+
+/// Build the fixed part of the problem on the fit window `t0..t1`.
+pub(crate) fn build_setup(
+    spec: &LoadedSpec,
+    ds: &Dataset,
+    baseline: &Baseline,
+    t0: usize,
+    t1: usize,
+) -> Result<(Setup, Vec<f64>), FitError> {
+    let ng = ds.n_geos();
+    let tf = t1 - t0;
+    let n = ng * tf;
+    let kpi_scale: Vec<f64> = (0..ng)
+        .map(|g| {
+            let s = &ds.kpi.series(g)[t0..t1];
+            let m = s.iter().sum::<f64>() / tf as f64;
+            if m.abs() > 1e-12 {
+                m.abs()
+            } else {
+                let a = s.iter().map(|v| v.abs()).sum::<f64>() / tf as f64;
+                if a > 0.0 {
+                    a
+                } else {
+                    1.0
+                }
+            }
+        })
+        .collect();
+    let mut y = Vec::with_capacity(n);
+    for (g, s) in kpi_scale.iter().enumerate() {
+        y.extend(ds.kpi.series(g)[t0..t1].iter().map(|v| v / s));
+    }
+    let pb = baseline.n_columns();
+    let mut base = vec![vec![0.0; n]; pb];
+    let mut row = vec![0.0; pb];
+    for g in 0..ng {
+        for t in t0..t1 {
+            baseline.row(ds, g, t, &mut row);
+            for (j, x) in row.iter().enumerate() {
+                base[j][g * tf + (t - t0)] = *x;
+            }
+        }
+    }
+    for (j, col) in base.iter().enumerate() {
+        if col.iter().all(|v| *v == 0.0) && !baseline.columns[j].group.eq("intercept") {
+            eprintln!(
+                "warning: baseline column `{}` is zero throughout the fit window",
+                baseline.columns[j].name
+            );
+        }
+    }
+    let mut btb = SymMat::zeros(pb);
+    for i in 0..pb {
+        for j in 0..=i {
+            btb.set_sym(i, j, problem::dot(&base[i], &base[j]));
+        }
+    }
+    let mut channels = Vec::new();
+    for (c, cs) in spec.spec.channels.iter().enumerate() {
+        let cd = &ds.channels[c];
+        let all_window: Vec<f64> = (0..ng)
+            .flat_map(|g| cd.input.series(g)[t0..t1].to_vec())
+            .filter(|v| *v > 0.0)
+            .collect();
+        let overall = if all_window.is_empty() {
+            1.0
+        } else {
+            all_window.iter().sum::<f64>() / all_window.len() as f64
+        };
+        let scales: Vec<f64> = (0..ng)
+            .map(|g| {
+                let nz: Vec<f64> = cd.input.series(g)[t0..t1]
+                    .iter()
+                    .copied()
+                    .filter(|v| *v > 0.0)
+                    .collect();
+                if nz.is_empty() {
+                    overall
+                } else {
+                    nz.iter().sum::<f64>() / nz.len() as f64
+                }
+            })
+            .collect();
+        let mut boxes = cs.adstock.default_boxes(cs.max_lag);
+        boxes.extend(cs.saturation.default_boxes());
+        let names: Vec<&str> = cs
+            .adstock
+            .param_names()
+            .iter()
+            .chain(cs.saturation.param_names())
+            .copied()
+            .collect();
+        for (b, name) in boxes.iter_mut().zip(&names) {
+            if let Some([lo, hi]) = cs.bounds_for(name) {
+                *b = ParamBox {
+                    lo,
+                    hi,
+                    center: b.center.clamp(lo, hi),
+                };
+                if (b.center - lo).abs() < 1e-12 || (b.center - hi).abs() < 1e-12 {
+                    b.center = 0.5 * (lo + hi);
+                }
+            }
+        }
+        let spend = cd.spend.as_ref().map(|s| s.sum_over(t0..t1)).unwrap_or(0.0);
+        channels.push(ChannelSetup {
+            adstock: cs.adstock,
+            max_lag: cs.max_lag,
+            normalize: cs.normalize,
+            saturation: cs.saturation,
+            boxes,
+            inputs: (0..ng).map(|g| cd.input.series(g)[..t1].to_vec()).collect(),
+            scales,
+            spend,
+            roi_prior: cs.roi_prior,
+        });
+    }
+    let mut ridge: Vec<f64> = baseline
+        .columns
+        .iter()
+        .map(|c| c.ridge * n as f64)
+        .collect();
+    ridge.extend(std::iter::repeat_n(1e-6 * n as f64, channels.len()));
+    Ok((
+        Setup {
+            channels,
+            n_geos: ng,
+            t0,
+            t1,
+            base,
+            btb,
+            ridge,
+            kpi_scale,
+        },
+        y,
+    ))
+}
+
+/// Turn an unconstrained optimum into model parameters.
+pub(crate) fn to_params(setup: &Setup, u: &[f64], beta: &[f64]) -> Params {
+    let off = setup.offsets();
+    let pb = setup.base.len();
+    Params {
+        channels: setup
+            .channels
+            .iter()
+            .enumerate()
+            .map(|(c, ch)| {
+                let (adstock, saturation) = ch.build(&ch.values(&u[off[c]..off[c + 1]]));
+                ChannelParams {
+                    adstock,
+                    saturation,
+                    coef: beta[pb + c],
+                }
+            })
+            .collect(),
+        baseline: beta[..pb].to_vec(),
+    }
+}
+
+/// Multi-start search: the prior centre plus `restarts − 1` draws from the prior.
+pub(crate) fn multistart(
+    p: &Problem,
+    restarts: usize,
+    seed: u64,
+) -> Option<(Vec<f64>, f64, usize)> {
+    let u0 = p.setup.prior_center();
+    let starts: Vec<Vec<f64>> = (0..restarts)
+        .map(|r| {
+            if r == 0 {
+                return u0.clone();
+            }
+            let mut rng =
+                StdRng::seed_from_u64(seed ^ (0x9E37_79B9_7F4A_7C15u64.wrapping_mul(r as u64 + 1)));
+            u0.iter()
+                .map(|c| {
+                    let z: f64 = StandardNormal.sample(&mut rng);
+                    c + PRIOR_SD_U * z
+                })
+                .collect()
+        })
+        .collect();
+    let results: Vec<(Vec<f64>, f64)> = starts
+        .into_par_iter()
+        .filter_map(|s| minimize(p, s, 300))
+        .collect();
+    let best = results.iter().min_by(|a, b| a.1.total_cmp(&b.1))?.clone();
+    let agree = results
+        .iter()
+        .filter(|r| r.1 <= best.1 + 1e-3 * best.1.abs().max(1.0))
+        .count();
+    Some((best.0, best.1, agree))
+}
+
+fn fit_stats(actual: &[f64], fitted: &[f64]) -> FitStats {
+    let n = actual.len() as f64;
+    let mean = actual.iter().sum::<f64>() / n;
+    let sst: f64 = actual.iter().map(|y| (y - mean).powi(2)).sum();
+    let res: Vec<f64> = actual.iter().zip(fitted).map(|(a, f)| a - f).collect();
+    let sse: f64 = res.iter().map(|r| r * r).sum();
+    let dw_num: f64 = res.windows(2).map(|w| (w[1] - w[0]).powi(2)).sum();
+    FitStats {
+        r2: if sst > 0.0 { 1.0 - sse / sst } else { 0.0 },
+        mape: mape(actual, fitted),
+        nrmse: nrmse(actual, fitted),
+        durbin_watson: if sse > 0.0 { dw_num / sse } else { 2.0 },
+    }
+}
+
+/// Mean absolute percentage error over cells with a non-zero actual.
+pub fn mape(actual: &[f64], fitted: &[f64]) -> f64 {
+    let v: Vec<f64> = actual
+        .iter()
+        .zip(fitted)
+        .filter(|(a, _)| a.abs() > 1e-12)
+        .map(|(a, f)| ((a - f) / a).abs())
+        .collect();
+    if v.is_empty() {
+        0.0
+    } else {
+        v.iter().sum::<f64>() / v.len() as f64
+    }
+}
+
+fn nrmse(actual: &[f64], fitted: &[f64]) -> f64 {
+    let n = actual.len().max(1) as f64;
+    let rmse = (actual
+        .iter()
+        .zip(fitted)
+        .map(|(a, f)| (a - f).powi(2))
+        .sum::<f64>()
+        / n)
+        .sqrt();
+    let (lo, hi) = actual
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| {
+            (l.min(*v), h.max(*v))
+        });
+    if hi > lo {
+        rmse / (hi - lo)
+    } else {
+        0.0
+    }
+}
+
+fn cells(p: &Panel, range: std::ops::Range<usize>) -> Vec<f64> {
+    (0..p.n_geos)
+        .flat_map(|g| p.series(g)[range.clone()].to_vec())
+        .collect()
+}
+
+fn fingerprint(spec: &LoadedSpec, ds: &Dataset) -> Fingerprint {
+    let path = spec.data_path();
+    let hash = std::fs::read(&path)
+        .map(|b| crate::io::fnv1a(&b))
+        .unwrap_or(0);
+    Fingerprint {
+        path: path.display().to_string(),
+        hash: format!("{hash:016x}"),
+        periods: ds.n_periods(),
+        geos: ds.n_geos(),
+        first_date: ds.dates.first().map(|d| d.to_string()).unwrap_or_default(),
+        last_date: ds.dates.last().map(|d| d.to_string()).unwrap_or_default(),
+    }
+}
+
+/// Fit the model a spec describes to a loaded dataset.
+pub fn fit(spec: &LoadedSpec, ds: Dataset, opts: &FitOptions) -> Result<Model, FitError> {
+    let start = Instant::now();
+    let t0 = ds.window_start;
+    let n_periods = ds.n_periods();
+    if opts.holdout >= n_periods.saturating_sub(t0) {
+        return Err(FitError::BadInput(format!(
+            "--holdout-weeks {} leaves no periods to fit (the window has {})",
+            opts.holdout,
+            n_periods - t0
+        )));
+    }
+    let t1 = n_periods - opts.holdout;
+    let baseline = Baseline::new(&ds, &spec.spec.seasonality, t0, t1);
+    let p_lin = baseline.n_columns() + spec.spec.channels.len();
+    let tf = t1 - t0;
+    let needed = p_lin + 8;
+    if tf * ds.n_geos() < needed {
+        return Err(FitError::BadInput(format!(
+            "the fit window has {} periods but the model has {} linear terms; at least {} are needed (fewer controls/Fourier terms or more data)",
+            tf, p_lin, needed
+        )));
+    }
+    let (setup, y) = build_setup(spec, &ds, &baseline, t0, t1)?;
+    let n = setup.n_obs();
+    let restarts = spec.spec.fit.restarts;
+    if opts.progress {
+        eprintln!(
+            "fitting {}: {} periods × {} geo(s), {} channels, {} restarts",
+            spec.spec.name,
+            tf,
+            ds.n_geos(),
+            setup.channels.len(),
+            restarts
+        );
+    }
+    // Noise scale from a fit at the prior centre, then refined at the optimum.
+    let u0 = setup.prior_center();
+    let pre = setup.problem(y.clone(), 1.0);
+    let e0 = pre.eval(&u0, false).ok_or_else(|| {
+        FitError::Numerical("the regression at the starting point is singular".into())
+    })?;
+    let dof = (n.saturating_sub(p_lin)).max(1) as f64;
+    let mut sigma2 = (e0.sse / dof).max(1e-12);
+    let mut prob = setup.problem(y.clone(), sigma2);
+    let (mut u, mut f, agree) = multistart(&prob, restarts, opts.seed)
+        .ok_or_else(|| FitError::Numerical("every restart of the optimiser failed".into()))?;
+    for _ in 0..2 {
+        let e = prob
+            .eval(&u, false)
+            .ok_or_else(|| FitError::Numerical("objective not finite at the optimum".into()))?;
+        let s2 = (e.sse / dof).max(1e-12);
+        if (s2 / sigma2 - 1.0).abs() < 0.05 {
+            break;
+        }
+        sigma2 = s2;
+        prob = setup.problem(y.clone(), sigma2);
+        if let Some((u2, f2)) = minimize(&prob, u.clone(), 300) {
+            u = u2;
+            f = f2;
+        }
+    }
+    let e = prob
+        .eval(&u, false)
+        .ok_or_else(|| FitError::Numerical("objective not finite at the optimum".into()))?;
+    let point = to_params(&setup, &u, &e.beta);
+
+    let mut model = Model {
+        schema_version: MODEL_SCHEMA_VERSION,
+        mixcast_version: env!("CARGO_PKG_VERSION").to_string(),
+        spec: spec.spec.clone(),
+        data_fingerprint: fingerprint(spec, &ds),
+        fit_start: t0,
+        fit_end: t1,
+        kpi_scale: setup.kpi_scale.clone(),
+        baseline,
+        channels: spec
+            .spec
+            .channels
+            .iter()
+            .zip(&setup.channels)
+            .map(|(cs, ch)| ChannelInfo {
+                name: cs.name.clone(),
+                paid: cs.is_paid(),
+                input_scale: ch.scales.clone(),
+            })
+            .collect(),
+        point,
+        draws: Vec::new(),
+        draws_method: "bootstrap".into(),
+        interval: spec.spec.fit.interval,
+        seed: opts.seed,
+        diagnostics: Diagnostics {
+            fit: FitStats {
+                r2: 0.0,
+                mape: 0.0,
+                nrmse: 0.0,
+                durbin_watson: 0.0,
+            },
+            holdout: None,
+            objective: f,
+            restarts,
+            restarts_agreeing: agree,
+            sigma: 0.0,
+            failed_draws: 0,
+            seconds: 0.0,
+        },
+        dataset: ds,
+    };
+    let fitted = model.predict(&model.point, &model.dataset);
+    let actual_fit = cells(&model.dataset.kpi, t0..t1);
+    let fitted_fit = cells(&fitted, t0..t1);
+    model.diagnostics.fit = fit_stats(&actual_fit, &fitted_fit);
+    let mean_scale = setup.kpi_scale.iter().sum::<f64>() / setup.kpi_scale.len() as f64;
+    model.diagnostics.sigma = sigma2.sqrt() * mean_scale;
+    if t1 < n_periods {
+        let a = cells(&model.dataset.kpi, t1..n_periods);
+        let h = cells(&fitted, t1..n_periods);
+        model.diagnostics.holdout = Some(HoldoutStats {
+            periods: n_periods - t1,
+            mape: mape(&a, &h),
+            nrmse: nrmse(&a, &h),
+        });
+    }
+
+    let draws = opts.draws.unwrap_or(spec.spec.fit.bootstrap_draws);
+    if draws > 0 {
+        let fitted_scaled: Vec<f64> = (0..setup.n_geos)
+            .flat_map(|g| {
+                let s = setup.kpi_scale[g];
+                fitted.series(g)[t0..t1]
+                    .iter()
+                    .map(move |v| v / s)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let (d, failed) = bootstrap::run(
+            &setup,
+            &y,
+            &fitted_scaled,
+            &u,
+            sigma2,
+            draws,
+            spec.spec.fit.block_length,
+            opts.seed,
+            opts.progress,
+        );
+        model.draws = d;
+        model.diagnostics.failed_draws = failed;
+    }
+    model.diagnostics.seconds = start.elapsed().as_secs_f64();
+    Ok(model)
+}

@@ -1,0 +1,186 @@
+//! Small dense linear algebra for the regression inside the fit (a few dozen columns at
+//! most), written out here: a Cholesky solve and an active-set non-negative least squares
+//! over the Gram matrix. No system BLAS/LAPACK is needed and the sizes make a library's
+//! blocking pointless.
+
+/// A dense symmetric matrix stored row-major, `n × n`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SymMat {
+    /// Dimension.
+    pub n: usize,
+    /// Row-major values, `[n * n]`.
+    pub a: Vec<f64>,
+}
+
+impl SymMat {
+    /// An `n × n` zero matrix.
+    pub fn zeros(n: usize) -> Self {
+        SymMat {
+            n,
+            a: vec![0.0; n * n],
+        }
+    }
+
+    /// Element `(i, j)`.
+    #[inline]
+    pub fn get(&self, i: usize, j: usize) -> f64 {
+        self.a[i * self.n + j]
+    }
+
+    /// Set `(i, j)` and `(j, i)`.
+    #[inline]
+    pub fn set_sym(&mut self, i: usize, j: usize, v: f64) {
+        self.a[i * self.n + j] = v;
+        self.a[j * self.n + i] = v;
+    }
+
+    /// Add `v` to the diagonal element `(i, i)`.
+    #[inline]
+    pub fn add_diag(&mut self, i: usize, v: f64) {
+        self.a[i * self.n + i] += v;
+    }
+}
+
+/// Solve `A x = b` for symmetric positive definite `A` restricted to the index set `idx`
+/// (other entries of the result are zero). Returns `None` if `A[idx, idx]` is not
+/// numerically positive definite.
+pub fn cholesky_solve_subset(a: &SymMat, b: &[f64], idx: &[usize]) -> Option<Vec<f64>> {
+    let m = idx.len();
+    let mut l = vec![0.0; m * m];
+    for i in 0..m {
+        for j in 0..=i {
+            let mut s = a.get(idx[i], idx[j]);
+            for k in 0..j {
+                s -= l[i * m + k] * l[j * m + k];
+            }
+            if i == j {
+                if s <= 1e-300 || !s.is_finite() {
+                    return None;
+                }
+                l[i * m + i] = s.sqrt();
+            } else {
+                l[i * m + j] = s / l[j * m + j];
+            }
+        }
+    }
+    let mut z = vec![0.0; m];
+    for i in 0..m {
+        let mut s = b[idx[i]];
+        for k in 0..i {
+            s -= l[i * m + k] * z[k];
+        }
+        z[i] = s / l[i * m + i];
+    }
+    let mut x = vec![0.0; m];
+    for i in (0..m).rev() {
+        let mut s = z[i];
+        for k in i + 1..m {
+            s -= l[k * m + i] * x[k];
+        }
+        x[i] = s / l[i * m + i];
+    }
+    let mut out = vec![0.0; a.n];
+    for (k, &i) in idx.iter().enumerate() {
+        out[i] = x[k];
+    }
+    Some(out)
+}
+
+/// Minimise `½ xᵀAx − bᵀx` subject to `x_i ≥ 0` where `nonneg[i]` (Lawson–Hanson active
+/// set on the normal equations). `A` must be positive definite on every subset (add a
+/// small ridge). Returns `None` only if a sub-solve fails.
+pub fn nnls_gram(a: &SymMat, b: &[f64], nonneg: &[bool]) -> Option<Vec<f64>> {
+    let n = a.n;
+    let all: Vec<usize> = (0..n).collect();
+    let x = cholesky_solve_subset(a, b, &all)?;
+    if (0..n).all(|i| !nonneg[i] || x[i] >= 0.0) {
+        return Some(x);
+    }
+    let mut passive: Vec<bool> = (0..n).map(|i| !nonneg[i]).collect();
+    let mut x = {
+        let idx: Vec<usize> = (0..n).filter(|&i| passive[i]).collect();
+        if idx.is_empty() {
+            vec![0.0; n]
+        } else {
+            cholesky_solve_subset(a, b, &idx)?
+        }
+    };
+    for _outer in 0..(3 * n + 10) {
+        let grad: Vec<f64> = (0..n)
+            .map(|i| b[i] - (0..n).map(|j| a.get(i, j) * x[j]).sum::<f64>())
+            .collect();
+        let scale = b.iter().map(|v| v.abs()).fold(1e-12, f64::max);
+        let cand = (0..n)
+            .filter(|&i| !passive[i])
+            .max_by(|&i, &j| grad[i].total_cmp(&grad[j]));
+        match cand {
+            Some(i) if grad[i] > 1e-10 * scale => passive[i] = true,
+            _ => return Some(x),
+        }
+        for _inner in 0..(3 * n + 10) {
+            let idx: Vec<usize> = (0..n).filter(|&i| passive[i]).collect();
+            let z = cholesky_solve_subset(a, b, &idx)?;
+            let bad: Vec<usize> = idx
+                .iter()
+                .copied()
+                .filter(|&i| nonneg[i] && z[i] <= 0.0)
+                .collect();
+            if bad.is_empty() {
+                x = z;
+                break;
+            }
+            let mut alpha = 1.0f64;
+            for &i in &bad {
+                let d = x[i] - z[i];
+                if d > 0.0 {
+                    alpha = alpha.min(x[i] / d);
+                }
+            }
+            for i in 0..n {
+                x[i] += alpha * (z[i] - x[i]);
+            }
+            for i in 0..n {
+                if nonneg[i] && passive[i] && x[i] <= 1e-14 {
+                    passive[i] = false;
+                    x[i] = 0.0;
+                }
+            }
+        }
+    }
+    Some(x)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mat(n: usize, v: &[f64]) -> SymMat {
+        SymMat { n, a: v.to_vec() }
+    }
+
+    #[test]
+    fn cholesky_solves_hand_case() {
+        // [[4,2],[2,3]] x = [2, 1]  →  x = [0.5, 0]
+        let a = mat(2, &[4.0, 2.0, 2.0, 3.0]);
+        let x = cholesky_solve_subset(&a, &[2.0, 1.0], &[0, 1]).unwrap();
+        assert!((x[0] - 0.5).abs() < 1e-12 && x[1].abs() < 1e-12);
+    }
+
+    #[test]
+    fn nnls_clamps_negative_and_keeps_free() {
+        // Unconstrained optimum of ½xᵀAx − bᵀx with A = I is x = b = [1, −2, −3];
+        // with x1 ≥ 0 only, the answer is [1, 0, −3].
+        let a = mat(3, &[1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]);
+        let x = nnls_gram(&a, &[1.0, -2.0, -3.0], &[false, true, false]).unwrap();
+        assert_eq!(x, vec![1.0, 0.0, -3.0]);
+    }
+
+    #[test]
+    fn nnls_correlated_case_matches_kkt() {
+        // A = [[2,1],[1,2]], b = [1, -1]: unconstrained x = [1, -1]; with x ≥ 0 the optimum
+        // is x = [0.5, 0] (gradient on x2: b2 − A21·x1 = −1.5 ≤ 0).
+        let a = mat(2, &[2.0, 1.0, 1.0, 2.0]);
+        let x = nnls_gram(&a, &[1.0, -1.0], &[true, true]).unwrap();
+        assert!((x[0] - 0.5).abs() < 1e-12 && x[1] == 0.0);
+    }
+}

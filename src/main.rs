@@ -1,0 +1,282 @@
+//! mixcast command line: parse, call the library, print, map errors to exit codes
+//! (0 success, 2 bad input, 1 other failure).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use mixcast::io::{write_atomic, write_json};
+use mixcast::{analysis, report, Error, FitOptions, Model, SimConfig};
+
+#[derive(Parser)]
+#[command(
+    name = "mixcast",
+    version,
+    about = "Marketing-mix modeling and forecasting"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Csv,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Fit a model spec; writes model.json, summary.json, decomposition.csv and curves.json.
+    Fit {
+        /// Model spec (TOML).
+        spec: PathBuf,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Hold out the last N periods and report out-of-sample error on them.
+        #[arg(long, default_value_t = 0)]
+        holdout_weeks: usize,
+        /// Seed for restarts and bootstrap.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Bootstrap draws (overrides the spec; 0 = no intervals).
+        #[arg(long)]
+        draws: Option<usize>,
+        /// Print the summary as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// No progress output.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Per-period decomposition of a fitted model (baseline groups and channels).
+    Decompose {
+        /// model.json from `mixcast fit`.
+        model: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "csv")]
+        format: Format,
+        /// Shorthand for `--format json`.
+        #[arg(long)]
+        json: bool,
+        /// Write to a file instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Response curves (contribution vs spend multiple) with intervals.
+    Curves {
+        /// model.json from `mixcast fit`.
+        model: PathBuf,
+        /// Points per curve.
+        #[arg(long, default_value_t = 20)]
+        steps: usize,
+        /// JSON output (the default; kept for symmetry).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Generate a dataset with known truth: data.csv, spec.toml, truth.json.
+    Simulate {
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Weeks of data.
+        #[arg(long, default_value_t = 156)]
+        weeks: usize,
+        /// Media channels.
+        #[arg(long, default_value_t = 5)]
+        channels: usize,
+        /// Noise sd as a fraction of mean KPI.
+        #[arg(long, default_value_t = 0.05)]
+        noise: f64,
+        /// Geos (1 = national).
+        #[arg(long, default_value_t = 1)]
+        geos: usize,
+        /// Weeks excluded from the truth window (match the fit's --holdout-weeks).
+        #[arg(long, default_value_t = 13)]
+        holdout_weeks: usize,
+    },
+    /// Fit the shipped sample model and print its summary.
+    Demo {
+        /// Output folder for the artifacts.
+        #[arg(long, default_value = "mixcast-demo")]
+        out: PathBuf,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let user = e.downcast_ref::<Error>().is_some_and(|e| e.is_user_error())
+                || e.downcast_ref::<UsageError>().is_some();
+            eprintln!("error: {e:#}");
+            if user {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct UsageError(String);
+
+fn write_outputs(model: &Model, out: &Path) -> anyhow::Result<analysis::Summary> {
+    let summary = analysis::summarize(model);
+    let w = |name: &str| out.join(name);
+    write_json(&w("model.json"), model).map_err(|source| Error::Write {
+        path: w("model.json"),
+        source,
+    })?;
+    write_json(&w("summary.json"), &summary).map_err(|source| Error::Write {
+        path: w("summary.json"),
+        source,
+    })?;
+    write_atomic(
+        &w("decomposition.csv"),
+        analysis::decompose(model).to_csv().as_bytes(),
+    )
+    .map_err(|source| Error::Write {
+        path: w("decomposition.csv"),
+        source,
+    })?;
+    write_json(&w("curves.json"), &analysis::response_curves(model, 20)).map_err(|source| {
+        Error::Write {
+            path: w("curves.json"),
+            source,
+        }
+    })?;
+    Ok(summary)
+}
+
+fn fit_and_report(spec: &Path, out: &Path, opts: &FitOptions, json: bool) -> anyhow::Result<()> {
+    let model = mixcast::fit_spec_file(spec, opts)?;
+    let summary = write_outputs(&model, out)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print!("{}", report::summary_table(&summary));
+        if opts.progress {
+            eprintln!(
+                "fitted in {:.2}s; wrote {}",
+                model.diagnostics.seconds,
+                out.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.cmd {
+        Cmd::Fit {
+            spec,
+            out,
+            holdout_weeks,
+            seed,
+            draws,
+            json,
+            quiet,
+        } => {
+            let opts = FitOptions {
+                holdout: holdout_weeks,
+                seed,
+                draws,
+                progress: !quiet,
+            };
+            fit_and_report(&spec, &out, &opts, json)
+        }
+        Cmd::Decompose {
+            model,
+            format,
+            json,
+            out,
+        } => {
+            let m = Model::load(&model).map_err(Error::from)?;
+            let d = analysis::decompose(&m);
+            let text = match (json, format) {
+                (true, _) | (_, Format::Json) => serde_json::to_string_pretty(&d)? + "\n",
+                _ => d.to_csv(),
+            };
+            match out {
+                Some(p) => write_atomic(&p, text.as_bytes())
+                    .map_err(|source| Error::Write { path: p, source })?,
+                None => print!("{text}"),
+            }
+            Ok(())
+        }
+        Cmd::Curves { model, steps, .. } => {
+            let m = Model::load(&model).map_err(Error::from)?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&analysis::response_curves(&m, steps))?
+            );
+            Ok(())
+        }
+        Cmd::Simulate {
+            out,
+            seed,
+            weeks,
+            channels,
+            noise,
+            geos,
+            holdout_weeks,
+        } => {
+            if !(0.0..=1.0).contains(&noise)
+                || weeks < 20
+                || channels == 0
+                || geos == 0
+                || holdout_weeks + 10 > weeks
+            {
+                return Err(UsageError(
+                    "simulate needs 0 ≤ noise ≤ 1, weeks ≥ 20, channels ≥ 1, geos ≥ 1 and holdout-weeks ≤ weeks − 10".into(),
+                )
+                .into());
+            }
+            let sim = mixcast::simulate(&SimConfig {
+                weeks,
+                channels,
+                noise,
+                geos,
+                holdout: holdout_weeks,
+                seed,
+            });
+            sim.write(&out)
+                .map_err(|source| Error::Write {
+                    path: out.clone(),
+                    source,
+                })
+                .context("writing the simulation")?;
+            eprintln!("wrote {}/data.csv, spec.toml, truth.json", out.display());
+            Ok(())
+        }
+        Cmd::Demo { out, json } => {
+            let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/demo.toml");
+            let local = Path::new("models/demo.toml");
+            let spec = if local.exists() {
+                local.to_path_buf()
+            } else {
+                spec
+            };
+            let opts = FitOptions {
+                holdout: 13,
+                seed: 0,
+                draws: None,
+                progress: true,
+            };
+            fit_and_report(&spec, &out, &opts, json)
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! The fitted model artifact: spec, data, transforms and coefficients (point estimate and
+//! uncertainty draws), diagnostics. Serialises to `model.json`; loads back and predicts
+//! identically.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::data::{Dataset, Panel};
+use crate::design::Baseline;
+use crate::spec::{KpiKind, Spec};
+use crate::transform::{adstock::convolve, Adstock, Saturation};
+
+/// Artifact schema version; bump on incompatible changes.
+pub const MODEL_SCHEMA_VERSION: u32 = 1;
+
+/// Errors loading a model artifact.
+#[derive(Debug, Error)]
+pub enum ModelError {
+    /// The file could not be read.
+    #[error("cannot read model {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The file is not a valid model artifact.
+    #[error("invalid model {path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+/// One channel's transforms and coefficient.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChannelParams {
+    /// Carryover.
+    pub adstock: Adstock,
+    /// Diminishing returns (on input relative to the channel's scale).
+    pub saturation: Saturation,
+    /// Coefficient in units of the geo's mean KPI per unit of saturated input.
+    pub coef: f64,
+}
+
+/// A full parameter set: the point estimate or one uncertainty draw.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Params {
+    /// Media channels in spec order.
+    pub channels: Vec<ChannelParams>,
+    /// Baseline coefficients in [`Baseline::columns`] order.
+    pub baseline: Vec<f64>,
+}
+
+/// Fixed facts about a channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChannelInfo {
+    /// Channel name.
+    pub name: String,
+    /// Whether it has spend (paid) or not (organic).
+    pub paid: bool,
+    /// Per geo input scale (mean non-zero input in the fit window).
+    pub input_scale: Vec<f64>,
+}
+
+/// Identifies the data a model was fitted on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Fingerprint {
+    /// Data file path as given by the spec (resolved).
+    pub path: String,
+    /// FNV-1a hash of the file bytes, hex.
+    pub hash: String,
+    /// Periods × geos loaded.
+    pub periods: usize,
+    /// Geo count.
+    pub geos: usize,
+    /// First and last date loaded.
+    pub first_date: String,
+    /// Last date loaded.
+    pub last_date: String,
+}
+
+/// In-sample fit quality.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FitStats {
+    /// Coefficient of determination.
+    pub r2: f64,
+    /// Mean absolute percentage error.
+    pub mape: f64,
+    /// RMSE / (max − min) of the KPI (Robyn's NRMSE).
+    pub nrmse: f64,
+    /// Durbin–Watson statistic of the residuals (2 = no autocorrelation).
+    pub durbin_watson: f64,
+}
+
+/// Out-of-sample fit on held-out periods.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HoldoutStats {
+    /// Number of held-out periods.
+    pub periods: usize,
+    /// Mean absolute percentage error on them.
+    pub mape: f64,
+    /// RMSE / (max − min) on them.
+    pub nrmse: f64,
+}
+
+/// How the optimiser ran.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Diagnostics {
+    /// In-sample fit.
+    pub fit: FitStats,
+    /// Holdout fit, if any periods were held out.
+    pub holdout: Option<HoldoutStats>,
+    /// Final objective value.
+    pub objective: f64,
+    /// Restarts run and how many reached within 0.1% of the best objective.
+    pub restarts: usize,
+    /// Restarts that agreed with the best.
+    pub restarts_agreeing: usize,
+    /// Residual standard deviation, in KPI units (geo-averaged scale).
+    pub sigma: f64,
+    /// Bootstrap draws that failed and were dropped.
+    pub failed_draws: usize,
+    /// Seconds spent fitting (point + intervals).
+    pub seconds: f64,
+}
+
+/// A fitted model.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Model {
+    /// Artifact schema version.
+    pub schema_version: u32,
+    /// mixcast version that wrote it.
+    pub mixcast_version: String,
+    /// The spec, as fitted.
+    pub spec: Spec,
+    /// Fingerprint of the data.
+    pub data_fingerprint: Fingerprint,
+    /// The data (history, fit window and holdout), so the model is self-contained.
+    pub dataset: Dataset,
+    /// First period of the fit window.
+    pub fit_start: usize,
+    /// One past the last period of the fit window (holdout follows).
+    pub fit_end: usize,
+    /// Per geo KPI scale (mean KPI in the fit window).
+    pub kpi_scale: Vec<f64>,
+    /// Baseline recipe.
+    pub baseline: Baseline,
+    /// Channel facts.
+    pub channels: Vec<ChannelInfo>,
+    /// Point estimate.
+    pub point: Params,
+    /// Uncertainty draws (bootstrap refits; posterior draws fit the same type).
+    pub draws: Vec<Params>,
+    /// How the draws were made (`bootstrap`).
+    pub draws_method: String,
+    /// Interval mass for reported intervals.
+    pub interval: f64,
+    /// Seed used.
+    pub seed: u64,
+    /// Diagnostics.
+    pub diagnostics: Diagnostics,
+}
+
+impl Model {
+    /// Load a model artifact.
+    pub fn load(path: &Path) -> Result<Model, ModelError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let m: Model = serde_json::from_str(&text).map_err(|e| ModelError::Invalid {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        if m.schema_version != MODEL_SCHEMA_VERSION {
+            return Err(ModelError::Invalid {
+                path: path.to_path_buf(),
+                message: format!(
+                    "schema_version {} is not supported (this mixcast reads {})",
+                    m.schema_version, MODEL_SCHEMA_VERSION
+                ),
+            });
+        }
+        let ok = m.point.channels.len() == m.channels.len()
+            && m.dataset.channels.len() == m.channels.len()
+            && m.point.baseline.len() == m.baseline.n_columns()
+            && m.fit_end <= m.dataset.n_periods()
+            && m.fit_start < m.fit_end;
+        if !ok {
+            return Err(ModelError::Invalid {
+                path: path.to_path_buf(),
+                message: "inconsistent sizes between channels, coefficients and data".into(),
+            });
+        }
+        Ok(m)
+    }
+
+    /// KPI kind of the spec.
+    pub fn kpi_kind(&self) -> KpiKind {
+        self.spec.data.kpi_kind
+    }
+
+    /// Channel `c`'s contribution in KPI units for every geo and period, given its input
+    /// series (`[geo][period]`, same periods as the dataset).
+    pub fn channel_contribution(&self, p: &ChannelParams, c: usize, input: &Panel) -> Panel {
+        let mut out = Panel::zeros(input.n_geos, input.n_periods);
+        let w = p.adstock.weights();
+        for g in 0..input.n_geos {
+            let o = out.series_mut(g);
+            convolve(input.series(g), &w, o);
+            let inv = 1.0 / self.channels[c].input_scale[g];
+            let k = p.coef * self.kpi_scale[g];
+            o.iter_mut()
+                .for_each(|v| *v = k * p.saturation.eval(*v * inv));
+        }
+        out
+    }
+
+    /// Baseline components by decomposition group, each `[geo][period]`, in KPI units.
+    pub fn baseline_components(&self, p: &Params, ds: &Dataset) -> Vec<(String, Panel)> {
+        let mut groups: Vec<String> = Vec::new();
+        for c in &self.baseline.columns {
+            if !groups.contains(&c.group) {
+                groups.push(c.group.clone());
+            }
+        }
+        let gi: Vec<usize> = self
+            .baseline
+            .columns
+            .iter()
+            .map(|c| groups.iter().position(|g| *g == c.group).unwrap_or(0))
+            .collect();
+        let mut out: Vec<(String, Panel)> = groups
+            .iter()
+            .map(|g| (g.clone(), Panel::zeros(ds.n_geos(), ds.n_periods())))
+            .collect();
+        let mut row = vec![0.0; self.baseline.n_columns()];
+        for g in 0..ds.n_geos() {
+            for t in 0..ds.n_periods() {
+                self.baseline.row(ds, g, t, &mut row);
+                for (j, x) in row.iter().enumerate() {
+                    let v = p.baseline[j] * x * self.kpi_scale[g];
+                    out[gi[j]].1.values[g * ds.n_periods() + t] += v;
+                }
+            }
+        }
+        out
+    }
+
+    /// Fitted KPI for every geo and period of `ds` under `p`.
+    pub fn predict(&self, p: &Params, ds: &Dataset) -> Panel {
+        let mut total = Panel::zeros(ds.n_geos(), ds.n_periods());
+        for (_, comp) in self.baseline_components(p, ds) {
+            total
+                .values
+                .iter_mut()
+                .zip(&comp.values)
+                .for_each(|(a, b)| *a += b);
+        }
+        for (c, cp) in p.channels.iter().enumerate() {
+            let contrib = self.channel_contribution(cp, c, &ds.channels[c].input);
+            total
+                .values
+                .iter_mut()
+                .zip(&contrib.values)
+                .for_each(|(a, b)| *a += b);
+        }
+        total
+    }
+}

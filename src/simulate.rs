@@ -1,0 +1,409 @@
+//! Simulator with known truth: weekly spend with realistic flighting → geometric adstock →
+//! Hill saturation → additive KPI with trend, yearly seasonality, price and promo
+//! controls and Gaussian noise. It writes `data.csv`, `spec.toml` and `truth.json`; the
+//! truth uses the same definitions as [`crate::analysis`] (ROI, mROI, media share over the
+//! fit window = all but the last `holdout` weeks).
+
+use std::path::Path;
+
+use chrono::NaiveDate;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rand_distr::{Distribution, Normal};
+use serde::{Deserialize, Serialize};
+
+use crate::transform::{Adstock, Saturation};
+
+/// Simulation settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SimConfig {
+    /// Weeks of data.
+    pub weeks: usize,
+    /// Media channels.
+    pub channels: usize,
+    /// Noise sd as a fraction of mean KPI.
+    pub noise: f64,
+    /// Geos (1 = national data, no geo column).
+    pub geos: usize,
+    /// Weeks at the end excluded from the truth window (the fit's holdout).
+    pub holdout: usize,
+    /// Seed.
+    pub seed: u64,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            weeks: 156,
+            channels: 5,
+            noise: 0.05,
+            geos: 1,
+            holdout: 13,
+            seed: 1,
+        }
+    }
+}
+
+/// True parameters and metrics of one channel over the truth window.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChannelTruth {
+    /// Channel name.
+    pub name: String,
+    /// Spend pattern: `flighted`, `always_on` or `pulsed`.
+    pub pattern: String,
+    /// Spend in the window (all geos).
+    pub spend: f64,
+    /// KPI contribution in the window.
+    pub contribution: f64,
+    /// contribution / spend.
+    pub roi: f64,
+    /// Marginal ROI (+1% spend in every window week).
+    pub mroi: f64,
+    /// Geometric retention rate.
+    pub decay: f64,
+    /// Adstock lags.
+    pub max_lag: usize,
+    /// Hill half-saturation relative to the mean non-zero spend in the window.
+    pub half_saturation: f64,
+    /// Hill slope.
+    pub slope: f64,
+}
+
+/// Ground truth of a simulation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Truth {
+    /// Settings used.
+    pub config: SimConfig,
+    /// Periods in the truth window.
+    pub fit_periods: usize,
+    /// Σ media contribution / Σ KPI in the window.
+    pub media_share: f64,
+    /// Per channel.
+    pub channels: Vec<ChannelTruth>,
+}
+
+/// A generated dataset with its spec and truth.
+#[derive(Debug, Clone)]
+pub struct Simulation {
+    /// CSV text of the data.
+    pub csv: String,
+    /// TOML text of a spec for it (data path `data.csv`).
+    pub spec: String,
+    /// Truth.
+    pub truth: Truth,
+}
+
+const NAMES: [&str; 10] = [
+    "tv",
+    "search",
+    "social",
+    "display",
+    "radio",
+    "print",
+    "video",
+    "ooh",
+    "affiliate",
+    "podcast",
+];
+
+fn channel_name(i: usize) -> String {
+    NAMES
+        .get(i)
+        .map(|s| s.to_string())
+        .unwrap_or_else(|| format!("channel{}", i + 1))
+}
+
+/// Contribution series of one channel for one geo: `amp · hill(adstock(x) / scale)`.
+fn response(x: &[f64], ad: &Adstock, sat: &Saturation, scale: f64, amp: f64) -> Vec<f64> {
+    let mut a = vec![0.0; x.len()];
+    ad.apply(x, &mut a);
+    a.iter().map(|v| amp * sat.eval(v / scale)).collect()
+}
+
+/// Run the simulator.
+pub fn simulate(cfg: &SimConfig) -> Simulation {
+    let mut rng = StdRng::seed_from_u64(cfg.seed);
+    let w = cfg.weeks.max(20);
+    let fit_w = w.saturating_sub(cfg.holdout).max(10);
+    let ng = cfg.geos.max(1);
+    let nc = cfg.channels.max(1);
+    let std_normal = Normal::new(0.0, 1.0).expect("valid normal");
+    let start = NaiveDate::from_ymd_opt(2021, 1, 4).expect("valid date");
+    let dates: Vec<NaiveDate> = (0..w)
+        .map(|t| start + chrono::Duration::weeks(t as i64))
+        .collect();
+    let phase: Vec<f64> = dates
+        .iter()
+        .map(|d| {
+            use chrono::Datelike;
+            (d.num_days_from_ce() as f64 / 365.25).fract()
+        })
+        .collect();
+    let tau = 2.0 * std::f64::consts::PI;
+
+    // National spend patterns.
+    let mut spend_nat: Vec<Vec<f64>> = Vec::new();
+    let mut patterns = Vec::new();
+    for c in 0..nc {
+        let level = 20_000.0 * (0.3 + 1.2 * rng.random::<f64>());
+        let kind = c % 5;
+        let mut s = vec![0.0; w];
+        match kind {
+            0 | 4 => {
+                patterns.push("flighted");
+                let (on_lo, on_hi, off_lo, off_hi) = if kind == 0 {
+                    (3, 8, 2, 6)
+                } else {
+                    (2, 5, 1, 4)
+                };
+                let mut t = rng.random_range(0..3);
+                while t < w {
+                    let on = rng.random_range(on_lo..=on_hi);
+                    let burst = level * 1.6 * (0.6 + 0.8 * rng.random::<f64>());
+                    for v in s.iter_mut().skip(t).take(on) {
+                        *v = burst * (0.85 + 0.3 * rng.random::<f64>());
+                    }
+                    t += on + rng.random_range(off_lo..=off_hi);
+                }
+            }
+            1 => {
+                patterns.push("always_on");
+                for (t, v) in s.iter_mut().enumerate() {
+                    let seas = 0.25 * (tau * phase[t]).sin();
+                    *v = level * (1.0 + seas + 0.15 * std_normal.sample(&mut rng)).max(0.2);
+                }
+            }
+            2 => {
+                patterns.push("always_on");
+                let mut walk = 0.0;
+                for v in s.iter_mut() {
+                    walk = 0.85 * walk + 0.12 * std_normal.sample(&mut rng);
+                    *v = level * (1.0 + walk).max(0.2);
+                }
+            }
+            _ => {
+                patterns.push("pulsed");
+                for v in s.iter_mut() {
+                    *v = if rng.random::<f64>() < 0.25 {
+                        level * (2.0 + 2.0 * rng.random::<f64>())
+                    } else {
+                        level * 0.2 * rng.random::<f64>()
+                    };
+                }
+            }
+        }
+        spend_nat.push(s);
+    }
+    // Geo split.
+    let sizes: Vec<f64> = if ng == 1 {
+        vec![1.0]
+    } else {
+        let raw: Vec<f64> = (0..ng)
+            .map(|_| (0.8 * std_normal.sample(&mut rng)).exp())
+            .collect();
+        let t: f64 = raw.iter().sum();
+        raw.iter().map(|v| v / t).collect()
+    };
+    let spend: Vec<Vec<Vec<f64>>> = spend_nat
+        .iter()
+        .map(|s| {
+            (0..ng)
+                .map(|g| {
+                    s.iter()
+                        .map(|v| {
+                            if ng == 1 {
+                                *v
+                            } else {
+                                v * sizes[g] * (0.7 + 0.6 * rng.random::<f64>())
+                            }
+                        })
+                        .collect()
+                })
+                .collect()
+        })
+        .collect();
+
+    // True transforms and amplitudes.
+    let max_lag = 8;
+    let mut truths = Vec::new();
+    let mut contrib: Vec<Vec<Vec<f64>>> = Vec::new();
+    for c in 0..nc {
+        let decay = 0.1 + 0.6 * rng.random::<f64>();
+        let k = 0.5 + rng.random::<f64>();
+        let s_ = 0.8 + 1.7 * rng.random::<f64>();
+        let roi = 0.5 + 2.5 * rng.random::<f64>();
+        let ad = Adstock::Geometric {
+            decay,
+            max_lag,
+            normalize: true,
+        };
+        let sat = Saturation::Hill { k, s: s_ };
+        let scales: Vec<f64> = (0..ng)
+            .map(|g| {
+                let nz: Vec<f64> = spend[c][g][..fit_w]
+                    .iter()
+                    .copied()
+                    .filter(|v| *v > 0.0)
+                    .collect();
+                nz.iter().sum::<f64>() / nz.len().max(1) as f64
+            })
+            .collect();
+        let total_spend: f64 = (0..ng)
+            .map(|g| spend[c][g][..fit_w].iter().sum::<f64>())
+            .sum();
+        // amp_g = A · size_g, with A set so the window ROI hits its target.
+        let unit: f64 = (0..ng)
+            .map(|g| {
+                sizes[g]
+                    * response(&spend[c][g], &ad, &sat, scales[g], 1.0)[..fit_w]
+                        .iter()
+                        .sum::<f64>()
+            })
+            .sum();
+        let amp = roi * total_spend / unit;
+        let series: Vec<Vec<f64>> = (0..ng)
+            .map(|g| response(&spend[c][g], &ad, &sat, scales[g], amp * sizes[g]))
+            .collect();
+        let contribution: f64 = series.iter().map(|s| s[..fit_w].iter().sum::<f64>()).sum();
+        let up: f64 = (0..ng)
+            .map(|g| {
+                let mut x = spend[c][g].clone();
+                x[..fit_w].iter_mut().for_each(|v| *v *= 1.01);
+                response(&x, &ad, &sat, scales[g], amp * sizes[g])[..fit_w]
+                    .iter()
+                    .sum::<f64>()
+            })
+            .sum();
+        truths.push(ChannelTruth {
+            name: channel_name(c),
+            pattern: patterns[c].to_string(),
+            spend: total_spend,
+            contribution,
+            roi: contribution / total_spend,
+            mroi: (up - contribution) / (0.01 * total_spend),
+            decay,
+            max_lag,
+            half_saturation: k,
+            slope: s_,
+        });
+        contrib.push(series);
+    }
+
+    // Baseline sized for a target media share.
+    let share_target = 0.2 + 0.15 * rng.random::<f64>();
+    let media_total: f64 = truths.iter().map(|t| t.contribution).sum();
+    let trend = -0.1 + 0.3 * rng.random::<f64>();
+    let (a1, p1) = (0.05 + 0.07 * rng.random::<f64>(), tau * rng.random::<f64>());
+    let (a2, p2) = (0.04 * rng.random::<f64>(), tau * rng.random::<f64>());
+    let mut price = vec![1.0; w];
+    let mut z: f64 = 0.0;
+    for p in price.iter_mut() {
+        z = 0.8 * z + 0.6 * 0.03 * std_normal.sample(&mut rng);
+        *p = 1.0 + z;
+    }
+    let promo: Vec<f64> = (0..w)
+        .map(|_| if rng.random::<f64>() < 0.12 { 1.0 } else { 0.0 })
+        .collect();
+    let shape: Vec<f64> = (0..w)
+        .map(|t| {
+            1.0 + trend * t as f64 / w as f64
+                + a1 * (tau * phase[t] + p1).sin()
+                + a2 * (2.0 * tau * phase[t] + p2).sin()
+                - 1.0 * (price[t] - 1.0)
+                + 0.05 * promo[t]
+        })
+        .collect();
+    let base_needed = media_total * (1.0 - share_target) / share_target;
+    let b0 = base_needed / shape[..fit_w].iter().sum::<f64>();
+    let mut kpi = vec![vec![0.0; w]; ng];
+    for g in 0..ng {
+        for t in 0..w {
+            kpi[g][t] = b0 * sizes[g] * shape[t] + (0..nc).map(|c| contrib[c][g][t]).sum::<f64>();
+        }
+    }
+    for series in kpi.iter_mut() {
+        let mean = series.iter().sum::<f64>() / w as f64;
+        let noise = Normal::new(0.0, cfg.noise.max(0.0) * mean).expect("valid sd");
+        for v in series.iter_mut() {
+            *v += noise.sample(&mut rng);
+        }
+    }
+    let kpi_window: f64 = kpi.iter().map(|k| k[..fit_w].iter().sum::<f64>()).sum();
+
+    // CSV.
+    let mut out = csv::Writer::from_writer(Vec::new());
+    let mut header = vec!["date".to_string()];
+    if ng > 1 {
+        header.push("geo".into());
+    }
+    header.push("revenue".into());
+    header.extend(truths.iter().map(|t| format!("{}_spend", t.name)));
+    header.extend(["price".to_string(), "promo".to_string()]);
+    out.write_record(&header).expect("in-memory write");
+    for g in 0..ng {
+        for t in 0..w {
+            let mut rec = vec![dates[t].to_string()];
+            if ng > 1 {
+                rec.push(format!("geo{:02}", g + 1));
+            }
+            rec.push(format!("{:.2}", kpi[g][t]));
+            rec.extend((0..nc).map(|c| format!("{:.2}", spend[c][g][t])));
+            rec.push(format!("{:.4}", price[t]));
+            rec.push(format!("{}", promo[t]));
+            out.write_record(&rec).expect("in-memory write");
+        }
+    }
+    let csv = String::from_utf8(out.into_inner().expect("in-memory")).expect("utf-8");
+
+    let mut spec = format!(
+        "name = \"simulated_seed{}\"\n\n[data]\npath = \"data.csv\"\ndate_column = \"date\"\nkpi = \"revenue\"\nkpi_kind = \"revenue\"\n",
+        cfg.seed
+    );
+    if ng > 1 {
+        spec.push_str("geo_column = \"geo\"\n");
+    }
+    for t in &truths {
+        spec.push_str(&format!(
+            "\n[[channels]]\nname = \"{0}\"\nspend = \"{0}_spend\"\nadstock = \"geometric\"\nmax_lag = {1}\nsaturation = \"hill\"\n",
+            t.name, max_lag
+        ));
+    }
+    spec.push_str("\n[[controls]]\nname = \"price\"\ncolumn = \"price\"\n\n[[controls]]\nname = \"promo\"\ncolumn = \"promo\"\n\n[seasonality]\ntrend = \"linear\"\nyearly_fourier_terms = 2\n");
+
+    // Recompute media share on the noisy KPI, as the analysis defines it.
+    let media_share = media_total / kpi_window;
+    Simulation {
+        csv,
+        spec,
+        truth: Truth {
+            config: cfg.clone(),
+            fit_periods: fit_w,
+            media_share,
+            channels: truths,
+        },
+    }
+}
+
+impl Simulation {
+    /// Write `data.csv`, `spec.toml` and `truth.json` into `dir` (atomically each).
+    pub fn write(&self, dir: &Path) -> std::io::Result<()> {
+        crate::io::write_atomic(&dir.join("data.csv"), self.csv.as_bytes())?;
+        crate::io::write_atomic(&dir.join("spec.toml"), self.spec.as_bytes())?;
+        crate::io::write_json(&dir.join("truth.json"), &self.truth)
+    }
+}
+
+impl Truth {
+    /// The oracle variant of a spec: every channel's adstock and saturation parameters
+    /// pinned to the truth (bounds `[v, v]`), so only linear coefficients are estimated.
+    pub fn oracle_spec(&self, spec: &crate::spec::Spec) -> crate::spec::Spec {
+        let mut s = spec.clone();
+        for (c, t) in s.channels.iter_mut().zip(&self.channels) {
+            c.decay = Some([t.decay, t.decay]);
+            c.half_saturation = Some([t.half_saturation, t.half_saturation]);
+            c.slope = Some([t.slope, t.slope]);
+            c.max_lag = t.max_lag;
+        }
+        s
+    }
+}

@@ -1,0 +1,470 @@
+//! Model spec (TOML): what data to read and how to model it. The format is a stable
+//! contract (see the README); unknown keys are errors.
+
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::transform::{AdstockKind, SaturationKind};
+
+/// Errors reading or checking a spec.
+#[derive(Debug, Error)]
+pub enum SpecError {
+    /// The spec file could not be read.
+    #[error("cannot read spec {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The TOML did not parse or has unknown/mistyped keys.
+    #[error("invalid spec {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    /// A value is out of range or inconsistent.
+    #[error("invalid spec {path}: key `{key}`: {message}")]
+    Value {
+        path: PathBuf,
+        key: String,
+        message: String,
+    },
+}
+
+/// What the KPI measures; decides whether efficiency is reported as ROI or CPA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum KpiKind {
+    /// Currency: ROI is KPI currency per currency of spend.
+    #[default]
+    Revenue,
+    /// Counts: efficiency is cost per acquisition (spend / contribution).
+    Conversions,
+}
+
+/// Top-level spec.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// Model name.
+    pub name: String,
+    /// Where the data is and which columns mean what.
+    pub data: DataSpec,
+    /// Paid media (with `spend`) and organic media (with only `exposure`).
+    #[serde(default)]
+    pub channels: Vec<ChannelSpec>,
+    /// Non-media regressors.
+    #[serde(default)]
+    pub controls: Vec<ControlSpec>,
+    /// Trend, yearly seasonality and holidays.
+    #[serde(default)]
+    pub seasonality: SeasonalitySpec,
+    /// Estimation settings.
+    #[serde(default)]
+    pub fit: FitSpec,
+}
+
+/// `[data]` table.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSpec {
+    /// CSV path, relative to the spec file.
+    pub path: PathBuf,
+    /// Date column (ISO `YYYY-MM-DD`).
+    #[serde(default = "default_date_column")]
+    pub date_column: String,
+    /// KPI column.
+    pub kpi: String,
+    /// Revenue or conversions.
+    #[serde(default)]
+    pub kpi_kind: KpiKind,
+    /// Optional geo column for panel data.
+    #[serde(default)]
+    pub geo_column: Option<String>,
+    /// Optional column with revenue per KPI unit (conversions KPIs): adds revenue ROI.
+    #[serde(default)]
+    pub revenue_per_kpi: Option<String>,
+    /// First date of the modelling window; earlier rows only feed carryover.
+    #[serde(default)]
+    pub start: Option<NaiveDate>,
+    /// Last date of the modelling window; later rows are ignored.
+    #[serde(default)]
+    pub end: Option<NaiveDate>,
+}
+
+fn default_date_column() -> String {
+    "date".to_string()
+}
+
+fn default_max_lag() -> usize {
+    8
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// A Gaussian prior `{ mean, sd }`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Prior {
+    /// Prior mean.
+    pub mean: f64,
+    /// Prior standard deviation (> 0).
+    pub sd: f64,
+}
+
+/// `[[channels]]` entry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelSpec {
+    /// Channel name (unique).
+    pub name: String,
+    /// Spend column (currency). Absent for organic channels.
+    #[serde(default)]
+    pub spend: Option<String>,
+    /// Media metric modelled instead of spend (impressions, clicks, GRPs).
+    #[serde(default)]
+    pub exposure: Option<String>,
+    /// Adstock form.
+    #[serde(default = "default_adstock")]
+    pub adstock: AdstockKind,
+    /// Number of lags of carryover (including the current period).
+    #[serde(default = "default_max_lag")]
+    pub max_lag: usize,
+    /// Normalise adstock weights to sum to one.
+    #[serde(default = "default_true")]
+    pub normalize: bool,
+    /// Saturation form.
+    #[serde(default = "default_saturation")]
+    pub saturation: SaturationKind,
+    /// Bounds for the decay rate (geometric, delayed).
+    #[serde(default)]
+    pub decay: Option<[f64; 2]>,
+    /// Bounds for the Weibull shape.
+    #[serde(default)]
+    pub shape: Option<[f64; 2]>,
+    /// Bounds for the Weibull scale (relative to max_lag).
+    #[serde(default)]
+    pub scale: Option<[f64; 2]>,
+    /// Bounds for the delayed-adstock peak lag.
+    #[serde(default)]
+    pub peak: Option<[f64; 2]>,
+    /// Bounds for the Hill half-saturation, relative to the channel's mean non-zero input.
+    #[serde(default)]
+    pub half_saturation: Option<[f64; 2]>,
+    /// Bounds for the Hill slope.
+    #[serde(default)]
+    pub slope: Option<[f64; 2]>,
+    /// Bounds for the logistic λ.
+    #[serde(default)]
+    pub lambda: Option<[f64; 2]>,
+    /// Prior on the channel's ROI over the fit window (KPI per unit of spend).
+    #[serde(default)]
+    pub roi_prior: Option<Prior>,
+}
+
+fn default_adstock() -> AdstockKind {
+    AdstockKind::Geometric
+}
+
+fn default_saturation() -> SaturationKind {
+    SaturationKind::Hill
+}
+
+impl ChannelSpec {
+    /// Whether the channel has spend (paid) or only exposure (organic).
+    pub fn is_paid(&self) -> bool {
+        self.spend.is_some()
+    }
+
+    /// The column the model transforms: exposure if given, else spend.
+    pub fn input_column(&self) -> &str {
+        self.exposure
+            .as_deref()
+            .or(self.spend.as_deref())
+            .unwrap_or_default()
+    }
+
+    /// Bounds override for a named parameter.
+    pub fn bounds_for(&self, param: &str) -> Option<[f64; 2]> {
+        match param {
+            "decay" => self.decay,
+            "shape" => self.shape,
+            "scale" => self.scale,
+            "peak" => self.peak,
+            "half_saturation" => self.half_saturation,
+            "slope" => self.slope,
+            "lambda" => self.lambda,
+            _ => None,
+        }
+    }
+}
+
+/// How a control enters the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ControlKind {
+    /// A numeric regressor (standardised).
+    #[default]
+    Numeric,
+    /// Text levels, dummy-coded against the most frequent level.
+    Categorical,
+}
+
+/// `[[controls]]` entry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlSpec {
+    /// Name used in outputs.
+    pub name: String,
+    /// Column in the data.
+    pub column: String,
+    /// Numeric or categorical.
+    #[serde(default)]
+    pub kind: ControlKind,
+}
+
+/// Trend form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum TrendKind {
+    /// No trend.
+    None,
+    /// Straight line in time.
+    #[default]
+    Linear,
+    /// Linear with ridge-penalised slope changes at evenly spaced changepoints.
+    Piecewise,
+}
+
+/// `[seasonality]` table.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeasonalitySpec {
+    /// Trend form.
+    #[serde(default)]
+    pub trend: TrendKind,
+    /// Number of changepoints for the piecewise trend (default: one per 26 periods).
+    #[serde(default)]
+    pub changepoints: Option<usize>,
+    /// Fourier pairs of yearly seasonality.
+    #[serde(default = "default_fourier")]
+    pub yearly_fourier_terms: usize,
+    /// Optional CSV (`date,holiday`) of event dates, one dummy per holiday name.
+    #[serde(default)]
+    pub holidays: Option<PathBuf>,
+}
+
+fn default_fourier() -> usize {
+    2
+}
+
+impl Default for SeasonalitySpec {
+    fn default() -> Self {
+        SeasonalitySpec {
+            trend: TrendKind::Linear,
+            changepoints: None,
+            yearly_fourier_terms: 2,
+            holidays: None,
+        }
+    }
+}
+
+/// `[fit]` table: estimation settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FitSpec {
+    /// Bootstrap refits for intervals (0 disables intervals).
+    #[serde(default = "default_draws")]
+    pub bootstrap_draws: usize,
+    /// Central interval mass, e.g. 0.9.
+    #[serde(default = "default_interval")]
+    pub interval: f64,
+    /// Multi-start count for the nonlinear search.
+    #[serde(default = "default_restarts")]
+    pub restarts: usize,
+    /// Bootstrap block length in periods (residuals are resampled in blocks).
+    #[serde(default = "default_block")]
+    pub block_length: usize,
+}
+
+fn default_draws() -> usize {
+    200
+}
+fn default_interval() -> f64 {
+    0.9
+}
+fn default_restarts() -> usize {
+    8
+}
+fn default_block() -> usize {
+    4
+}
+
+impl Default for FitSpec {
+    fn default() -> Self {
+        FitSpec {
+            bootstrap_draws: default_draws(),
+            interval: default_interval(),
+            restarts: default_restarts(),
+            block_length: default_block(),
+        }
+    }
+}
+
+/// A spec plus the folder its relative paths are resolved against.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoadedSpec {
+    /// The parsed and checked spec.
+    pub spec: Spec,
+    /// The spec file's path.
+    pub path: PathBuf,
+}
+
+impl LoadedSpec {
+    /// Read, parse and check a spec file.
+    pub fn load(path: &Path) -> Result<Self, SpecError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_str(&text, path)
+    }
+
+    /// Parse and check spec text that came from `path`.
+    pub fn from_str(text: &str, path: &Path) -> Result<Self, SpecError> {
+        let spec: Spec = toml::from_str(text).map_err(|e| SpecError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        spec.check(path)?;
+        Ok(LoadedSpec {
+            spec,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Resolve a path from the spec relative to the spec file's folder.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.path.parent().unwrap_or(Path::new(".")).join(p)
+        }
+    }
+
+    /// The data CSV's resolved path.
+    pub fn data_path(&self) -> PathBuf {
+        self.resolve(&self.spec.data.path)
+    }
+}
+
+impl Spec {
+    /// Check values that serde cannot: ranges, uniqueness, consistency.
+    pub fn check(&self, path: &Path) -> Result<(), SpecError> {
+        let err = |key: String, message: String| SpecError::Value {
+            path: path.to_path_buf(),
+            key,
+            message,
+        };
+        if self.channels.is_empty() {
+            return Err(err(
+                "channels".into(),
+                "at least one [[channels]] entry is required".into(),
+            ));
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, c) in self.channels.iter().enumerate() {
+            let key = |k: &str| format!("channels[{i}].{k} ({})", c.name);
+            if c.name.trim().is_empty() {
+                return Err(err(key("name"), "must not be empty".into()));
+            }
+            if !names.insert(c.name.clone()) {
+                return Err(err(key("name"), format!("duplicate name `{}`", c.name)));
+            }
+            if c.spend.is_none() && c.exposure.is_none() {
+                return Err(err(
+                    key("spend"),
+                    "a channel needs `spend` (paid) or `exposure` (organic)".into(),
+                ));
+            }
+            if c.max_lag == 0 || c.max_lag > 104 {
+                return Err(err(
+                    key("max_lag"),
+                    format!("must be in 1..=104, got {}", c.max_lag),
+                ));
+            }
+            for p in [
+                "decay",
+                "shape",
+                "scale",
+                "peak",
+                "half_saturation",
+                "slope",
+                "lambda",
+            ] {
+                if let Some([lo, hi]) = c.bounds_for(p) {
+                    let ok = lo.is_finite() && hi.is_finite() && lo <= hi && lo >= 0.0;
+                    let ok = ok && (p != "decay" || hi < 1.0);
+                    let ok = ok
+                        && (!matches!(
+                            p,
+                            "shape" | "scale" | "half_saturation" | "slope" | "lambda"
+                        ) || lo > 0.0);
+                    if !ok {
+                        return Err(err(
+                            key(p),
+                            format!("bounds must be [lo, hi] with 0 ≤ lo ≤ hi (positive for {p}; decay < 1), got [{lo}, {hi}]"),
+                        ));
+                    }
+                }
+            }
+            if let Some(pr) = c.roi_prior {
+                if !(pr.mean.is_finite() && pr.sd.is_finite() && pr.sd > 0.0) {
+                    return Err(err(
+                        key("roi_prior"),
+                        "needs a finite mean and sd > 0".into(),
+                    ));
+                }
+            }
+        }
+        for (i, c) in self.controls.iter().enumerate() {
+            if !names.insert(c.name.clone()) {
+                return Err(err(
+                    format!("controls[{i}].name"),
+                    format!("duplicate name `{}`", c.name),
+                ));
+            }
+        }
+        if self.seasonality.yearly_fourier_terms > 10 {
+            return Err(err(
+                "seasonality.yearly_fourier_terms".into(),
+                format!(
+                    "must be at most 10, got {}",
+                    self.seasonality.yearly_fourier_terms
+                ),
+            ));
+        }
+        if !(self.fit.interval > 0.0 && self.fit.interval < 1.0) {
+            return Err(err(
+                "fit.interval".into(),
+                format!("must be in (0, 1), got {}", self.fit.interval),
+            ));
+        }
+        if self.fit.restarts == 0 {
+            return Err(err("fit.restarts".into(), "must be at least 1".into()));
+        }
+        if self.fit.block_length == 0 {
+            return Err(err("fit.block_length".into(), "must be at least 1".into()));
+        }
+        if let (Some(s), Some(e)) = (self.data.start, self.data.end) {
+            if s > e {
+                return Err(err(
+                    "data.start".into(),
+                    format!("start {s} is after end {e}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,109 @@
+//! Saturation (diminishing returns) applied to adstocked media expressed relative to the
+//! channel's typical level (`x = adstock / scale`, scale = mean non-zero input in the fit
+//! window), so parameters are comparable across channels.
+
+use serde::{Deserialize, Serialize};
+
+use super::ParamBox;
+
+/// Which saturation form a channel uses (spec value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SaturationKind {
+    /// Hill: `x^s / (x^s + k^s)`.
+    Hill,
+    /// Logistic: `(1 − e^{−λx}) / (1 + e^{−λx})`.
+    Logistic,
+    /// Linear response: `x`.
+    None,
+}
+
+/// A fully parameterised saturation curve.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Saturation {
+    /// Hill curve with half-saturation `k` and slope (shape) `s`: `x^s / (x^s + k^s)`.
+    Hill { k: f64, s: f64 },
+    /// Logistic curve `(1 − e^{−λx}) / (1 + e^{−λx})`.
+    Logistic { lambda: f64 },
+    /// Identity.
+    None,
+}
+
+impl SaturationKind {
+    /// Names of the free parameters, in the order [`SaturationKind::build`] takes them.
+    pub fn param_names(self) -> &'static [&'static str] {
+        match self {
+            SaturationKind::Hill => &["half_saturation", "slope"],
+            SaturationKind::Logistic => &["lambda"],
+            SaturationKind::None => &[],
+        }
+    }
+
+    /// Default search boxes (and prior centres) for the free parameters.
+    pub fn default_boxes(self) -> Vec<ParamBox> {
+        let b = |lo, hi, center| ParamBox { lo, hi, center };
+        match self {
+            SaturationKind::Hill => vec![b(0.2, 3.0, 1.0), b(0.5, 3.0, 1.5)],
+            SaturationKind::Logistic => vec![b(0.05, 5.0, 1.0)],
+            SaturationKind::None => vec![],
+        }
+    }
+
+    /// Build the curve from parameter values in [`SaturationKind::param_names`] order.
+    pub fn build(self, params: &[f64]) -> Saturation {
+        match self {
+            SaturationKind::Hill => Saturation::Hill {
+                k: params[0],
+                s: params[1],
+            },
+            SaturationKind::Logistic => Saturation::Logistic { lambda: params[0] },
+            SaturationKind::None => Saturation::None,
+        }
+    }
+}
+
+impl Saturation {
+    /// The form of this curve.
+    pub fn kind(&self) -> SaturationKind {
+        match self {
+            Saturation::Hill { .. } => SaturationKind::Hill,
+            Saturation::Logistic { .. } => SaturationKind::Logistic,
+            Saturation::None => SaturationKind::None,
+        }
+    }
+
+    /// Free parameter values in [`SaturationKind::param_names`] order.
+    pub fn params(&self) -> Vec<f64> {
+        match *self {
+            Saturation::Hill { k, s } => vec![k, s],
+            Saturation::Logistic { lambda } => vec![lambda],
+            Saturation::None => vec![],
+        }
+    }
+
+    /// Evaluate at one non-negative point.
+    #[inline]
+    pub fn eval(&self, x: f64) -> f64 {
+        match *self {
+            Saturation::Hill { k, s } => {
+                if x <= 0.0 {
+                    0.0
+                } else {
+                    // x^s / (x^s + k^s) = 1 / (1 + (k/x)^s), stable for large x.
+                    1.0 / (1.0 + (k / x).powf(s))
+                }
+            }
+            Saturation::Logistic { lambda } => {
+                let e = (-lambda * x.max(0.0)).exp();
+                (1.0 - e) / (1.0 + e)
+            }
+            Saturation::None => x.max(0.0),
+        }
+    }
+
+    /// Apply in place to a series.
+    pub fn apply_in_place(&self, x: &mut [f64]) {
+        x.iter_mut().for_each(|v| *v = self.eval(*v));
+    }
+}
