@@ -286,6 +286,20 @@ pub struct FitSpec {
     /// Bootstrap block length in periods (residuals are resampled in blocks).
     #[serde(default = "default_block")]
     pub block_length: usize,
+    /// Default ROI prior for paid channels without `roi_prior`: its mean is the ROI every
+    /// channel would have if media drove this share of the KPI (0 disables the default).
+    #[serde(default = "default_share_prior")]
+    pub media_share_prior: f64,
+    /// Default ROI prior sd as a multiple of its mean.
+    #[serde(default = "default_prior_ratio")]
+    pub roi_prior_sd_ratio: f64,
+}
+
+fn default_share_prior() -> f64 {
+    0.15
+}
+fn default_prior_ratio() -> f64 {
+    0.9
 }
 
 fn default_draws() -> usize {
@@ -308,6 +322,8 @@ impl Default for FitSpec {
             interval: default_interval(),
             restarts: default_restarts(),
             block_length: default_block(),
+            media_share_prior: default_share_prior(),
+            roi_prior_sd_ratio: default_prior_ratio(),
         }
     }
 }

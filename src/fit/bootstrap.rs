@@ -1,10 +1,14 @@
 //! Moving-block residual bootstrap: `y* = ŷ + r*`, where `r*` strings together blocks of
 //! consecutive residuals (the same time blocks for every geo, keeping cross-geo and serial
-//! correlation), and each `y*` is refitted from the point estimate.
+//! correlation), and each `y*` is refitted from the point estimate. Each refit also draws
+//! its prior centres from the priors (randomize-then-optimize), so the draws carry the
+//! prior's uncertainty as well as the data's: for a linear-Gaussian model, optimising with
+//! perturbed data and perturbed prior means yields exact posterior samples.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
 
 use super::{minimize, to_params, Setup};
@@ -26,12 +30,15 @@ pub(crate) fn run(
     let tf = setup.t1 - setup.t0;
     let ng = setup.n_geos;
     let resid: Vec<f64> = y.iter().zip(fitted).map(|(a, f)| a - f).collect();
-    // Centre residuals per geo.
+    // Centre residuals per geo and undo the shrinkage of fitted residuals
+    // (E‖r‖² = σ²(n − p)), so resampled noise has the estimated σ².
+    let p_eff = setup.base.len() + setup.channels.len() + u_hat.len();
+    let inflate = (y.len() as f64 / (y.len().saturating_sub(p_eff)).max(1) as f64).sqrt();
     let mut centred = resid.clone();
     for g in 0..ng {
         let s = &mut centred[g * tf..(g + 1) * tf];
         let m = s.iter().sum::<f64>() / tf as f64;
-        s.iter_mut().for_each(|v| *v -= m);
+        s.iter_mut().for_each(|v| *v = (*v - m) * inflate);
     }
     let block = block.clamp(1, tf);
     let bar = if progress {
@@ -62,7 +69,15 @@ pub(crate) fn run(
                     ys.push(fitted[g * tf + t] + centred[g * tf + src]);
                 }
             }
-            let p = setup.problem(ys, sigma2);
+            let mut p = setup.problem(ys, sigma2);
+            let usd = setup.prior_sd();
+            for (c, sd) in p.u_center.iter_mut().zip(&usd) {
+                let z: f64 = StandardNormal.sample(&mut rng);
+                *c += sd * z;
+            }
+            for z in p.roi_shift.iter_mut() {
+                *z = StandardNormal.sample(&mut rng);
+            }
             let r = minimize(&p, u_hat.to_vec(), 150).and_then(|(u, _)| {
                 let e = p.eval(&u, false)?;
                 Some(to_params(setup, &u, &e.beta))

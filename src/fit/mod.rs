@@ -26,7 +26,7 @@ use crate::model::{
 use crate::spec::LoadedSpec;
 use crate::transform::ParamBox;
 
-pub(crate) use problem::{ChannelSetup, Problem, Setup, PRIOR_SD_U};
+pub(crate) use problem::{ChannelSetup, Problem, Setup};
 
 /// Errors from fitting.
 #[derive(Debug, Error)]
@@ -55,19 +55,38 @@ pub struct FitOptions {
     pub progress: bool,
 }
 
+/// Last evaluated point with its value and gradient.
+type EvalCache = std::sync::Mutex<Option<(Vec<f64>, f64, Vec<f64>)>>;
 
+/// argmin adapter. Value and gradient come from one evaluation, cached because the
+/// line search asks for both at the same point.
 struct Cost<'a, 'b> {
     p: &'a Problem<'b>,
+    cache: EvalCache,
+}
+
+impl Cost<'_, '_> {
+    fn eval(&self, u: &[f64]) -> Result<(f64, Vec<f64>), argmin::core::Error> {
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((cu, f, g)) = cache.as_ref() {
+            if cu.as_slice() == u {
+                return Ok((*f, g.clone()));
+            }
+        }
+        let e = self
+            .p
+            .eval(u, true)
+            .ok_or_else(|| argmin::core::Error::msg("non-finite objective"))?;
+        *cache = Some((u.to_vec(), e.f, e.grad.clone()));
+        Ok((e.f, e.grad))
+    }
 }
 
 impl CostFunction for Cost<'_, '_> {
     type Param = Vec<f64>;
     type Output = f64;
     fn cost(&self, u: &Self::Param) -> Result<f64, argmin::core::Error> {
-        self.p
-            .eval(u, false)
-            .map(|e| e.f)
-            .ok_or_else(|| argmin::core::Error::msg("non-finite objective"))
+        self.eval(u).map(|r| r.0)
     }
 }
 
@@ -75,10 +94,7 @@ impl Gradient for Cost<'_, '_> {
     type Param = Vec<f64>;
     type Gradient = Vec<f64>;
     fn gradient(&self, u: &Self::Param) -> Result<Vec<f64>, argmin::core::Error> {
-        self.p
-            .eval(u, true)
-            .map(|e| e.grad)
-            .ok_or_else(|| argmin::core::Error::msg("non-finite objective"))
+        self.eval(u).map(|r| r.1)
     }
 }
 
@@ -93,7 +109,11 @@ pub(crate) fn minimize(p: &Problem, u0: Vec<f64>, max_iters: u64) -> Option<(Vec
         .ok()?
         .with_tolerance_cost(1e-9)
         .ok()?;
-    let res = Executor::new(Cost { p }, solver)
+    let cost = Cost {
+        p,
+        cache: std::sync::Mutex::new(None),
+    };
+    let res = Executor::new(cost, solver)
         .configure(|s| s.param(u0.clone()).max_iters(max_iters))
         .run();
     match res {
@@ -166,6 +186,22 @@ pub(crate) fn build_setup(
             btb.set_sym(i, j, problem::dot(&base[i], &base[j]));
         }
     }
+    let total_spend: f64 = ds
+        .channels
+        .iter()
+        .filter_map(|c| c.spend.as_ref().map(|s| s.sum_over(t0..t1)))
+        .sum();
+    let kpi_total = ds.kpi.sum_over(t0..t1);
+    let default_prior = (total_spend > 0.0
+        && kpi_total > 0.0
+        && spec.spec.fit.media_share_prior > 0.0)
+        .then(|| {
+            let m = spec.spec.fit.media_share_prior * kpi_total / total_spend;
+            crate::spec::Prior {
+                mean: m,
+                sd: m * spec.spec.fit.roi_prior_sd_ratio,
+            }
+        });
     let mut channels = Vec::new();
     for (c, cs) in spec.spec.channels.iter().enumerate() {
         let cd = &ds.channels[c];
@@ -207,6 +243,7 @@ pub(crate) fn build_setup(
                     lo,
                     hi,
                     center: b.center.clamp(lo, hi),
+                    sd: b.sd,
                 };
                 if (b.center - lo).abs() < 1e-12 || (b.center - hi).abs() < 1e-12 {
                     b.center = 0.5 * (lo + hi);
@@ -223,7 +260,9 @@ pub(crate) fn build_setup(
             inputs: (0..ng).map(|g| cd.input.series(g)[..t1].to_vec()).collect(),
             scales,
             spend,
-            roi_prior: cs.roi_prior,
+            roi_prior: cs
+                .roi_prior
+                .or(if spend > 0.0 { default_prior } else { None }),
         });
     }
     let mut ridge: Vec<f64> = baseline
@@ -276,6 +315,7 @@ pub(crate) fn multistart(
     seed: u64,
 ) -> Option<(Vec<f64>, f64, usize)> {
     let u0 = p.setup.prior_center();
+    let usd = p.setup.prior_sd();
     let starts: Vec<Vec<f64>> = (0..restarts)
         .map(|r| {
             if r == 0 {
@@ -284,9 +324,10 @@ pub(crate) fn multistart(
             let mut rng =
                 StdRng::seed_from_u64(seed ^ (0x9E37_79B9_7F4A_7C15u64.wrapping_mul(r as u64 + 1)));
             u0.iter()
-                .map(|c| {
+                .zip(&usd)
+                .map(|(c, sd)| {
                     let z: f64 = StandardNormal.sample(&mut rng);
-                    c + PRIOR_SD_U * z
+                    c + sd * z
                 })
                 .collect()
         })
@@ -417,7 +458,8 @@ pub fn fit(spec: &LoadedSpec, ds: Dataset, opts: &FitOptions) -> Result<Model, F
     let e0 = pre.eval(&u0, false).ok_or_else(|| {
         FitError::Numerical("the regression at the starting point is singular".into())
     })?;
-    let dof = (n.saturating_sub(p_lin)).max(1) as f64;
+    let p_eff = p_lin + setup.prior_center().len();
+    let dof = (n.saturating_sub(p_eff)).max(1) as f64;
     let mut sigma2 = (e0.sse / dof).max(1e-12);
     let mut prob = setup.problem(y.clone(), sigma2);
     let (mut u, mut f, agree) = multistart(&prob, restarts, opts.seed)

@@ -11,9 +11,6 @@ use crate::linalg::{nnls_gram, SymMat};
 use crate::spec::Prior;
 use crate::transform::{Adstock, AdstockKind, ParamBox, Saturation, SaturationKind};
 
-/// Prior width on the unconstrained (logit) scale of every nonlinear parameter.
-pub(crate) const PRIOR_SD_U: f64 = 1.5;
-
 /// Everything about one media channel the objective needs.
 #[derive(Debug, Clone)]
 pub(crate) struct ChannelSetup {
@@ -55,17 +52,78 @@ impl ChannelSetup {
             .collect()
     }
 
-    /// Media column over the fit window for all geos, `[n_geos * (t1 - t0)]`.
-    pub fn column(&self, u: &[f64], t0: usize, out: &mut [f64], buf: &mut Vec<f64>) {
-        let (ad, sat) = self.build(&self.values(u));
+    /// Media column over the fit window for all geos, `[n_geos * (t1 - t0)]`, and, when
+    /// `jac` is non-empty, its derivative in each unconstrained parameter (`jac[k]`, same
+    /// layout). Saturation derivatives are analytic; adstock weight derivatives are central
+    /// differences of the (cheap) weight vector, pushed through the convolution.
+    pub fn column(&self, u: &[f64], t0: usize, out: &mut [f64], jac: &mut [Vec<f64>]) {
+        let v = self.values(u);
+        let (ad, sat) = self.build(&v);
         let w = ad.weights();
+        let na = self.adstock.param_names().len();
+        let want = !jac.is_empty();
+        let dvdu: Vec<f64> = self
+            .boxes
+            .iter()
+            .zip(u)
+            .map(|(b, &x)| {
+                let sg = 1.0 / (1.0 + (-x).exp());
+                (b.hi - b.lo) * sg * (1.0 - sg)
+            })
+            .collect();
+        let dw: Vec<Vec<f64>> = if want {
+            (0..na)
+                .map(|k| {
+                    let b = self.boxes[k];
+                    let h = 1e-6 * (1.0 + v[k].abs());
+                    let lo = (v[k] - h).max(b.lo);
+                    let hi = (v[k] + h).min(b.hi);
+                    if hi <= lo {
+                        return vec![0.0; w.len()];
+                    }
+                    let mut vp = v.clone();
+                    vp[k] = hi;
+                    let wp = self.build(&vp).0.weights();
+                    vp[k] = lo;
+                    let wm = self.build(&vp).0.weights();
+                    wp.iter()
+                        .zip(&wm)
+                        .map(|(a, b)| (a - b) / (hi - lo))
+                        .collect()
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let tf = out.len() / self.inputs.len();
+        let mut a = Vec::new();
+        let mut da: Vec<Vec<f64>> = vec![Vec::new(); na];
+        let mut dpar = vec![0.0; self.boxes.len() - na];
         for (g, x) in self.inputs.iter().enumerate() {
-            buf.resize(x.len(), 0.0);
-            crate::transform::adstock::convolve(x, &w, buf);
+            a.resize(x.len(), 0.0);
+            crate::transform::adstock::convolve(x, &w, &mut a);
+            if want {
+                for k in 0..na {
+                    da[k].resize(x.len(), 0.0);
+                    crate::transform::adstock::convolve(x, &dw[k], &mut da[k]);
+                }
+            }
             let inv = 1.0 / self.scales[g];
-            for (o, a) in out[g * tf..(g + 1) * tf].iter_mut().zip(&buf[t0..]) {
-                *o = sat.eval(a * inv);
+            for t in 0..tf {
+                let i = g * tf + t;
+                let xr = a[t0 + t] * inv;
+                if !want {
+                    out[i] = sat.eval(xr);
+                    continue;
+                }
+                let (f, dfdx) = sat.eval_grad(xr, &mut dpar);
+                out[i] = f;
+                for k in 0..na {
+                    jac[k][i] = dfdx * da[k][t0 + t] * inv * dvdu[k];
+                }
+                for (j, d) in dpar.iter().enumerate() {
+                    jac[na + j][i] = d * dvdu[na + j];
+                }
             }
         }
     }
@@ -103,6 +161,10 @@ pub(crate) struct Problem<'a> {
     pub y: Vec<f64>,
     pub bty: Vec<f64>,
     pub sigma2: f64,
+    /// Prior centres on the unconstrained scale (perturbed in randomize-then-optimize draws).
+    pub u_center: Vec<f64>,
+    /// Per channel shift of the ROI prior mean, in prior sds (0 for the point fit).
+    pub roi_shift: Vec<f64>,
 }
 
 impl Setup {
@@ -120,6 +182,14 @@ impl Setup {
             o.push(acc);
         }
         o
+    }
+
+    /// Prior sds on the unconstrained scale.
+    pub fn prior_sd(&self) -> Vec<f64> {
+        self.channels
+            .iter()
+            .flat_map(|c| c.boxes.iter().map(|b| b.sd))
+            .collect()
     }
 
     /// Unconstrained prior centres.
@@ -145,6 +215,8 @@ impl Setup {
             y,
             bty,
             sigma2,
+            u_center: self.prior_center(),
+            roi_shift: vec![0.0; self.channels.len()],
         }
     }
 }
@@ -161,12 +233,18 @@ impl Problem<'_> {
         let pb = s.base.len();
         let nc = s.channels.len();
         let off = s.offsets();
-        let mut buf = Vec::new();
         let mut cols: Vec<Vec<f64>> = Vec::with_capacity(nc);
+        let mut jacs: Vec<Vec<Vec<f64>>> = Vec::with_capacity(nc);
         for (c, ch) in s.channels.iter().enumerate() {
             let mut col = vec![0.0; n];
-            ch.column(&u[off[c]..off[c + 1]], s.t0, &mut col, &mut buf);
+            let mut jac = if want_grad {
+                vec![vec![0.0; n]; ch.n_params()]
+            } else {
+                Vec::new()
+            };
+            ch.column(&u[off[c]..off[c + 1]], s.t0, &mut col, &mut jac);
             cols.push(col);
+            jacs.push(jac);
         }
         let p = pb + nc;
         let mut a = SymMat::zeros(p);
@@ -192,7 +270,8 @@ impl Problem<'_> {
         // ROI priors: (β S/spend − m)² / (2 sd²) in objective units → ridge in SSE units.
         let mut roi_terms = vec![None; nc];
         for (c, ch) in s.channels.iter().enumerate() {
-            if let (Some(pr), true) = (ch.roi_prior, ch.spend > 0.0) {
+            if let (Some(mut pr), true) = (ch.roi_prior, ch.spend > 0.0) {
+                pr.mean += pr.sd * self.roi_shift[c];
                 let k = s.kpi_total(&cols[c]) / ch.spend;
                 if k > 0.0 {
                     let lam = self.sigma2 * k * k / (pr.sd * pr.sd);
@@ -226,11 +305,13 @@ impl Problem<'_> {
             }
         }
         pen /= 2.0 * self.sigma2;
-        let u0 = s.prior_center();
+        let u0 = &self.u_center;
+        let usd = s.prior_sd();
         let prior: f64 = u
             .iter()
-            .zip(&u0)
-            .map(|(x, c)| 0.5 * ((x - c) / PRIOR_SD_U).powi(2))
+            .zip(u0)
+            .zip(&usd)
+            .map(|((x, c), sd)| 0.5 * ((x - c) / sd).powi(2))
             .sum();
         let f = sse / (2.0 * self.sigma2) + pen + roi_pen + prior;
         if !f.is_finite() {
@@ -238,32 +319,17 @@ impl Problem<'_> {
         }
         let mut grad = vec![0.0; u.len()];
         if want_grad {
-            let h = 1e-5;
-            let mut cp = vec![0.0; n];
-            let mut cm = vec![0.0; n];
             for (c, ch) in s.channels.iter().enumerate() {
                 let bc = beta[pb + c];
-                let uc = &u[off[c]..off[c + 1]];
-                for k in 0..ch.n_params() {
+                for (k, d) in jacs[c].iter().enumerate() {
                     let gi = off[c] + k;
-                    grad[gi] = (u[gi] - u0[gi]) / (PRIOR_SD_U * PRIOR_SD_U);
+                    grad[gi] = (u[gi] - u0[gi]) / (usd[gi] * usd[gi]);
                     if bc == 0.0 {
                         continue;
                     }
-                    let mut up = uc.to_vec();
-                    up[k] += h;
-                    ch.column(&up, s.t0, &mut cp, &mut buf);
-                    up[k] -= 2.0 * h;
-                    ch.column(&up, s.t0, &mut cm, &mut buf);
-                    let mut rd = 0.0;
-                    for i in 0..n {
-                        let d = (cp[i] - cm[i]) / (2.0 * h);
-                        rd += r[i] * d;
-                        cp[i] = d;
-                    }
-                    grad[gi] += -bc * rd / self.sigma2;
+                    grad[gi] += -bc * dot(&r, d) / self.sigma2;
                     if let Some((kk, pr)) = roi_terms[c] {
-                        let dk = s.kpi_total(&cp) / ch.spend;
+                        let dk = s.kpi_total(d) / ch.spend;
                         grad[gi] += (bc * kk - pr.mean) / (pr.sd * pr.sd) * bc * dk;
                     }
                 }

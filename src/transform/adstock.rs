@@ -79,7 +79,12 @@ impl AdstockKind {
 
     /// Default search boxes (and prior centres) for the free parameters.
     pub fn default_boxes(self, max_lag: usize) -> Vec<ParamBox> {
-        let b = |lo, hi, center| ParamBox { lo, hi, center };
+        let b = |lo, hi, center| ParamBox {
+            lo,
+            hi,
+            center,
+            sd: 1.5,
+        };
         match self {
             AdstockKind::Geometric => vec![b(0.0, 0.9, 0.3)],
             AdstockKind::WeibullCdf => vec![b(0.1, 10.0, 1.0), b(0.01, 1.0, 0.2)],

@@ -18,6 +18,8 @@ pub struct ParamBox {
     pub hi: f64,
     /// Centre of the default prior (inside `lo..hi`).
     pub center: f64,
+    /// Prior standard deviation on the unconstrained (logit) scale.
+    pub sd: f64,
 }
 
 impl ParamBox {

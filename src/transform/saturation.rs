@@ -42,10 +42,10 @@ impl SaturationKind {
 
     /// Default search boxes (and prior centres) for the free parameters.
     pub fn default_boxes(self) -> Vec<ParamBox> {
-        let b = |lo, hi, center| ParamBox { lo, hi, center };
+        let b = |lo, hi, center, sd| ParamBox { lo, hi, center, sd };
         match self {
-            SaturationKind::Hill => vec![b(0.2, 3.0, 1.0), b(0.5, 3.0, 1.5)],
-            SaturationKind::Logistic => vec![b(0.05, 5.0, 1.0)],
+            SaturationKind::Hill => vec![b(0.2, 3.0, 1.0, 1.5), b(0.5, 3.0, 1.5, 1.5)],
+            SaturationKind::Logistic => vec![b(0.05, 5.0, 1.0, 1.5)],
             SaturationKind::None => vec![],
         }
     }
@@ -99,6 +99,36 @@ impl Saturation {
                 (1.0 - e) / (1.0 + e)
             }
             Saturation::None => x.max(0.0),
+        }
+    }
+
+    /// Value, derivative in `x`, and derivatives in the free parameters (written to
+    /// `dparams`, in [`SaturationKind::param_names`] order).
+    #[inline]
+    pub fn eval_grad(&self, x: f64, dparams: &mut [f64]) -> (f64, f64) {
+        match *self {
+            Saturation::Hill { k, s } => {
+                if x <= 0.0 {
+                    dparams.iter_mut().for_each(|d| *d = 0.0);
+                    return (0.0, 0.0);
+                }
+                let r = k / x;
+                let q = r.powf(s);
+                let f = 1.0 / (1.0 + q);
+                let dfdq = -f * f;
+                dparams[0] = dfdq * s * q / k;
+                dparams[1] = dfdq * q * r.ln();
+                (f, dfdq * (-s * q / x))
+            }
+            Saturation::Logistic { lambda } => {
+                let x = x.max(0.0);
+                let e = (-lambda * x).exp();
+                let f = (1.0 - e) / (1.0 + e);
+                let dfde = -2.0 / ((1.0 + e) * (1.0 + e));
+                dparams[0] = dfde * (-x * e);
+                (f, dfde * (-lambda * e))
+            }
+            Saturation::None => (x.max(0.0), if x > 0.0 { 1.0 } else { 0.0 }),
         }
     }
 
