@@ -10,6 +10,7 @@ pub mod fit;
 pub mod io;
 pub mod linalg;
 pub mod model;
+pub mod recovery;
 pub mod report;
 pub mod simulate;
 pub mod spec;

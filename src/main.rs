@@ -101,6 +101,18 @@ enum Cmd {
         #[arg(long, default_value_t = 13)]
         holdout_weeks: usize,
     },
+    /// Recovery study on the simulator: estimator vs truth vs oracle (JSON report).
+    Recovery {
+        /// Noise level.
+        #[arg(long, default_value_t = 0.05)]
+        noise: f64,
+        /// Seeds 1..=N.
+        #[arg(long, default_value_t = 5)]
+        seeds: u64,
+        /// Bootstrap draws per fit.
+        #[arg(long, default_value_t = 200)]
+        draws: usize,
+    },
     /// Fit the shipped sample model and print its summary.
     Demo {
         /// Output folder for the artifacts.
@@ -260,6 +272,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 })
                 .context("writing the simulation")?;
             eprintln!("wrote {}/data.csv, spec.toml, truth.json", out.display());
+            Ok(())
+        }
+        Cmd::Recovery {
+            noise,
+            seeds,
+            draws,
+        } => {
+            let cfg = mixcast::recovery::StudyConfig {
+                noise,
+                seeds,
+                draws,
+                ..Default::default()
+            };
+            let r = mixcast::recovery::run_study(&cfg)?;
+            println!("{}", serde_json::to_string_pretty(&r)?);
             Ok(())
         }
         Cmd::Demo { out, json } => {

@@ -338,3 +338,53 @@ impl Problem<'_> {
         Some(Eval { f, grad, beta, sse })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::simulate::{simulate, SimConfig};
+    use crate::spec::LoadedSpec;
+
+    /// The envelope-theorem gradient equals central differences of the objective.
+    #[test]
+    fn gradient_matches_finite_differences() {
+        let sim = simulate(&SimConfig {
+            weeks: 80,
+            channels: 3,
+            noise: 0.03,
+            holdout: 0,
+            ..Default::default()
+        });
+        let dir = tempfile::tempdir().unwrap();
+        sim.write(dir.path()).unwrap();
+        let mut spec = LoadedSpec::load(&dir.path().join("spec.toml")).unwrap();
+        spec.spec.channels[1].adstock = crate::transform::AdstockKind::WeibullPdf;
+        spec.spec.channels[2].saturation = crate::transform::SaturationKind::Logistic;
+        let ds = crate::load_dataset(&spec).unwrap();
+        let t1 = ds.n_periods();
+        let base = crate::design::Baseline::new(&ds, &spec.spec.seasonality, 0, t1);
+        let (setup, y) = crate::fit::build_setup(&spec, &ds, &base, 0, t1).unwrap();
+        let p = setup.problem(y, 0.01);
+        let u: Vec<f64> = setup
+            .prior_center()
+            .iter()
+            .enumerate()
+            .map(|(i, c)| c + 0.3 * ((i % 3) as f64 - 1.0))
+            .collect();
+        let e = p.eval(&u, true).unwrap();
+        for i in 0..u.len() {
+            let h = 1e-5;
+            let mut up = u.clone();
+            up[i] += h;
+            let fp = p.eval(&up, false).unwrap().f;
+            up[i] -= 2.0 * h;
+            let fm = p.eval(&up, false).unwrap().f;
+            let fd = (fp - fm) / (2.0 * h);
+            assert!(
+                (e.grad[i] - fd).abs() <= 1e-4 * (1.0 + fd.abs()),
+                "param {i}: analytic {} vs fd {}",
+                e.grad[i],
+                fd
+            );
+        }
+    }
+}

@@ -38,3 +38,187 @@ impl ParamBox {
         (p / (1.0 - p)).ln()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Every adstock variant, once each.
+    fn all_adstocks() -> Vec<Adstock> {
+        vec![
+            Adstock::Geometric {
+                decay: 0.6,
+                max_lag: 10,
+                normalize: true,
+            },
+            Adstock::Geometric {
+                decay: 0.3,
+                max_lag: 6,
+                normalize: false,
+            },
+            Adstock::WeibullCdf {
+                shape: 1.5,
+                scale: 0.3,
+                max_lag: 10,
+                normalize: true,
+            },
+            Adstock::WeibullPdf {
+                shape: 2.0,
+                scale: 0.3,
+                max_lag: 10,
+                normalize: true,
+            },
+            Adstock::Delayed {
+                decay: 0.5,
+                peak: 2.0,
+                max_lag: 10,
+                normalize: true,
+            },
+            Adstock::None,
+        ]
+    }
+
+    /// Every saturation variant, once each.
+    fn all_saturations() -> Vec<Saturation> {
+        vec![
+            Saturation::Hill { k: 0.8, s: 2.0 },
+            Saturation::Hill { k: 1.5, s: 0.7 },
+            Saturation::Logistic { lambda: 1.3 },
+            Saturation::None,
+        ]
+    }
+
+    #[test]
+    fn geometric_hand_case() {
+        // w = [1, 0.5, 0.25]; x = [4, 0, 0, 2] → [4, 2, 1, 2]
+        let a = Adstock::Geometric {
+            decay: 0.5,
+            max_lag: 3,
+            normalize: false,
+        };
+        let mut out = vec![0.0; 4];
+        a.apply(&[4.0, 0.0, 0.0, 2.0], &mut out);
+        assert_eq!(out, vec![4.0, 2.0, 1.0, 2.0]);
+        let n = Adstock::Geometric {
+            decay: 0.5,
+            max_lag: 3,
+            normalize: true,
+        };
+        let w = n.weights();
+        assert!((w[0] - 4.0 / 7.0).abs() < 1e-12 && (w[2] - 1.0 / 7.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn delayed_peaks_at_peak_lag() {
+        let w = Adstock::Delayed {
+            decay: 0.5,
+            peak: 3.0,
+            max_lag: 8,
+            normalize: true,
+        }
+        .weights();
+        let imax = (0..w.len()).max_by(|&i, &j| w[i].total_cmp(&w[j])).unwrap();
+        assert_eq!(imax, 3);
+    }
+
+    #[test]
+    fn hill_hand_case() {
+        let h = Saturation::Hill { k: 2.0, s: 3.0 };
+        assert!((h.eval(2.0) - 0.5).abs() < 1e-12);
+        assert!((h.eval(4.0) - 64.0 / 72.0).abs() < 1e-12);
+        assert_eq!(h.eval(0.0), 0.0);
+    }
+
+    #[test]
+    fn serde_round_trip_every_variant() {
+        for a in all_adstocks() {
+            let s = serde_json::to_string(&a).unwrap();
+            assert_eq!(serde_json::from_str::<Adstock>(&s).unwrap(), a);
+            assert_eq!(
+                a.kind().build(&a.params(), a.max_lag(), true).kind(),
+                a.kind()
+            );
+        }
+        for v in all_saturations() {
+            let s = serde_json::to_string(&v).unwrap();
+            assert_eq!(serde_json::from_str::<Saturation>(&s).unwrap(), v);
+            assert_eq!(v.kind().build(&v.params()), v);
+        }
+    }
+
+    #[test]
+    fn saturation_gradients_match_finite_differences() {
+        for sat in all_saturations() {
+            for &x in &[0.3, 1.0, 2.7] {
+                let np = sat.params().len();
+                let mut d = vec![0.0; np];
+                let (f, dx) = sat.eval_grad(x, &mut d);
+                assert!((f - sat.eval(x)).abs() < 1e-14);
+                let h = 1e-6;
+                let fd = (sat.eval(x + h) - sat.eval(x - h)) / (2.0 * h);
+                assert!((dx - fd).abs() < 1e-6, "{sat:?} d/dx at {x}");
+                for k in 0..np {
+                    let mut p = sat.params();
+                    p[k] += h;
+                    let up = sat.kind().build(&p).eval(x);
+                    p[k] -= 2.0 * h;
+                    let dn = sat.kind().build(&p).eval(x);
+                    assert!(
+                        (d[k] - (up - dn) / (2.0 * h)).abs() < 1e-6,
+                        "{sat:?} d/dp{k}"
+                    );
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn adstock_is_nonnegative_and_keeps_mass(x in prop::collection::vec(0.0f64..1e4, 1..60)) {
+            for a in all_adstocks() {
+                let mut padded = x.clone();
+                padded.extend(std::iter::repeat_n(0.0, a.max_lag()));
+                let mut out = vec![0.0; padded.len()];
+                a.apply(&padded, &mut out);
+                prop_assert!(out.iter().all(|v| *v >= 0.0));
+                let w: f64 = a.weights().iter().sum();
+                let total_in: f64 = x.iter().sum();
+                let total_out: f64 = out.iter().sum();
+                // All carryover lands inside the padded series: output mass = input × Σw.
+                prop_assert!((total_out - total_in * w).abs() <= 1e-9 * (1.0 + total_in * w));
+            }
+        }
+
+        #[test]
+        fn adstock_is_monotone_in_input(x in prop::collection::vec(0.0f64..1e3, 2..40), bump in 0.0f64..100.0, at in 0usize..40) {
+            for a in all_adstocks() {
+                let mut y = x.clone();
+                let i = at % y.len();
+                y[i] += bump;
+                let (mut ox, mut oy) = (vec![0.0; x.len()], vec![0.0; x.len()]);
+                a.apply(&x, &mut ox);
+                a.apply(&y, &mut oy);
+                prop_assert!(ox.iter().zip(&oy).all(|(p, q)| *q >= *p - 1e-12));
+            }
+        }
+
+        #[test]
+        fn saturation_is_monotone_and_bounded(x in 0.0f64..50.0, dx in 0.0f64..5.0) {
+            for s in all_saturations() {
+                let (a, b) = (s.eval(x), s.eval(x + dx));
+                prop_assert!(b >= a - 1e-15);
+                prop_assert!(a >= 0.0);
+                if s.kind() != SaturationKind::None {
+                    prop_assert!(b <= 1.0);
+                }
+            }
+        }
+
+        #[test]
+        fn param_box_round_trips(v in 0.01f64..0.89) {
+            let b = ParamBox { lo: 0.0, hi: 0.9, center: 0.3, sd: 1.5 };
+            prop_assert!((b.from_unconstrained(b.to_unconstrained(v)) - v).abs() < 1e-9);
+        }
+    }
+}

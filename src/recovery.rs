@@ -1,0 +1,157 @@
+//! Recovery study: the estimator against the truth of the simulator and against an
+//! oracle — the same regression with the true adstock and saturation parameters pinned,
+//! only the linear coefficients fitted by (non-negative) least squares, no ROI prior.
+
+use serde::{Deserialize, Serialize};
+
+use crate::analysis::summarize;
+use crate::{fit, load_dataset, simulate, Error, FitOptions, LoadedSpec, SimConfig};
+
+/// Settings of a study.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StudyConfig {
+    /// Noise level (fraction of mean KPI).
+    pub noise: f64,
+    /// Seeds `1..=seeds`.
+    pub seeds: u64,
+    /// Bootstrap draws per fit.
+    pub draws: usize,
+    /// Weeks, channels and holdout weeks of each simulation.
+    pub weeks: usize,
+    /// Channels.
+    pub channels: usize,
+    /// Holdout weeks.
+    pub holdout: usize,
+}
+
+impl Default for StudyConfig {
+    fn default() -> Self {
+        StudyConfig {
+            noise: 0.05,
+            seeds: 5,
+            draws: 200,
+            weeks: 156,
+            channels: 5,
+            holdout: 13,
+        }
+    }
+}
+
+/// Aggregated results.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StudyReport {
+    /// Settings.
+    pub config: StudyConfig,
+    /// Mean absolute percentage error of channel ROI, estimator.
+    pub roi_mape: f64,
+    /// Same for the oracle.
+    pub oracle_roi_mape: f64,
+    /// Fraction of channel×seed cases whose interval covers the true ROI.
+    pub coverage: f64,
+    /// Mean interval width relative to the true ROI.
+    pub mean_relative_width: f64,
+    /// Mean interval width in ROI units.
+    pub mean_width: f64,
+    /// Mean absolute media-share error (fraction), estimator.
+    pub share_error: f64,
+    /// Same for the oracle.
+    pub oracle_share_error: f64,
+    /// Mean holdout MAPE.
+    pub holdout_mape: f64,
+    /// Mean absolute error of the geometric decay.
+    pub decay_error: f64,
+    /// Mean absolute percentage error of mROI.
+    pub mroi_mape: f64,
+    /// Mean seconds per fit (including intervals).
+    pub seconds_per_fit: f64,
+}
+
+/// Run the study in a scratch folder under the system temp dir.
+pub fn run_study(cfg: &StudyConfig) -> Result<StudyReport, Error> {
+    let mut acc = [0.0f64; 10];
+    let mut cases = 0usize;
+    let mut secs = 0.0;
+    for seed in 1..=cfg.seeds {
+        let sim = simulate(&SimConfig {
+            weeks: cfg.weeks,
+            channels: cfg.channels,
+            noise: cfg.noise,
+            geos: 1,
+            holdout: cfg.holdout,
+            seed,
+        });
+        let dir = std::env::temp_dir().join(format!(
+            "mixcast-study-{}-{seed}-{}",
+            std::process::id(),
+            cfg.noise
+        ));
+        sim.write(&dir).map_err(|source| Error::Write {
+            path: dir.clone(),
+            source,
+        })?;
+        let spec = LoadedSpec::load(&dir.join("spec.toml"))?;
+        let ds = load_dataset(&spec)?;
+        let opts = FitOptions {
+            holdout: cfg.holdout,
+            seed,
+            draws: Some(cfg.draws),
+            progress: false,
+        };
+        let t = std::time::Instant::now();
+        let model = fit(&spec, ds.clone(), &opts)?;
+        secs += t.elapsed().as_secs_f64();
+        let mut oracle = LoadedSpec {
+            spec: sim.truth.oracle_spec(&spec.spec),
+            path: spec.path.clone(),
+        };
+        oracle.spec.fit.media_share_prior = 0.0;
+        let om = fit(
+            &oracle,
+            ds,
+            &FitOptions {
+                draws: Some(0),
+                ..opts
+            },
+        )?;
+        let _ = std::fs::remove_dir_all(&dir);
+        let (s, so) = (summarize(&model), summarize(&om));
+        for ((c, o), (tr, p)) in s
+            .channels
+            .iter()
+            .zip(&so.channels)
+            .zip(sim.truth.channels.iter().zip(&model.point.channels))
+        {
+            let roi = c.roi.unwrap_or(0.0);
+            let [lo, hi] = c.roi_interval.unwrap_or([roi, roi]);
+            acc[0] += (roi - tr.roi).abs() / tr.roi;
+            acc[1] += (o.roi.unwrap_or(0.0) - tr.roi).abs() / tr.roi;
+            acc[2] += f64::from(lo <= tr.roi && tr.roi <= hi);
+            acc[3] += (hi - lo) / tr.roi;
+            acc[4] += hi - lo;
+            acc[8] += (c.mroi.unwrap_or(0.0) - tr.mroi).abs() / tr.mroi;
+            if let crate::transform::Adstock::Geometric { decay, .. } = p.adstock {
+                acc[9] += (decay - tr.decay).abs();
+            }
+            cases += 1;
+        }
+        acc[5] += (s.media_share - sim.truth.media_share).abs();
+        acc[6] += (so.media_share - sim.truth.media_share).abs();
+        acc[7] += s.holdout.as_ref().map(|h| h.mape).unwrap_or(0.0);
+    }
+    let n = cases.max(1) as f64;
+    let k = cfg.seeds.max(1) as f64;
+    Ok(StudyReport {
+        config: cfg.clone(),
+        roi_mape: acc[0] / n,
+        oracle_roi_mape: acc[1] / n,
+        coverage: acc[2] / n,
+        mean_relative_width: acc[3] / n,
+        mean_width: acc[4] / n,
+        share_error: acc[5] / k,
+        oracle_share_error: acc[6] / k,
+        holdout_mape: acc[7] / k,
+        mroi_mape: acc[8] / n,
+        decay_error: acc[9] / n,
+        seconds_per_fit: secs / k,
+    })
+}

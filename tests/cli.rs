@@ -1,0 +1,361 @@
+//! End-to-end tests of the binary: bad input exits 2 with a message naming the culprit;
+//! fit writes the contract files; a saved model reloads and predicts identically.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_mixcast"))
+}
+
+const SPEC: &str = r#"name = "t"
+
+[data]
+path = "data.csv"
+kpi = "revenue"
+
+[[channels]]
+name = "tv"
+spend = "tv_spend"
+
+[[channels]]
+name = "search"
+spend = "search_spend"
+"#;
+
+fn csv_rows(n: usize) -> String {
+    let mut s = String::from("date,revenue,tv_spend,search_spend\n");
+    let start = chrono::NaiveDate::from_ymd_opt(2022, 1, 3).unwrap();
+    for i in 0..n {
+        let d = start + chrono::Duration::weeks(i as i64);
+        let tv = if i % 5 < 2 {
+            1000.0 + 37.0 * (i % 7) as f64
+        } else {
+            0.0
+        };
+        let se = 500.0 + 20.0 * ((i * 7) % 11) as f64;
+        let y = 10000.0 + 0.8 * tv + 1.5 * se + 100.0 * ((i as f64) / 8.0).sin();
+        s.push_str(&format!("{d},{y:.2},{tv:.2},{se:.2}\n"));
+    }
+    s
+}
+
+fn setup(spec: &str, data: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("spec.toml"), spec).unwrap();
+    std::fs::write(dir.path().join("data.csv"), data).unwrap();
+    let p = dir.path().join("spec.toml");
+    (dir, p)
+}
+
+fn fit_fails(spec: &str, data: &str, expect: &[&str]) {
+    let (dir, p) = setup(spec, data);
+    let out = bin()
+        .args(["fit", p.to_str().unwrap(), "--out"])
+        .arg(dir.path().join("out"))
+        .args(["--draws", "0", "-q"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "exit code for: {err}");
+    for e in expect {
+        assert!(err.contains(e), "stderr lacks `{e}`: {err}");
+    }
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!dir.path().join("out/model.json").exists());
+}
+
+fn replace_line(data: &str, line: usize, new: &str) -> String {
+    data.lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i + 1 == line {
+                new.to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+#[test]
+fn missing_data_file() {
+    let (dir, p) = setup(SPEC, "");
+    std::fs::remove_file(dir.path().join("data.csv")).unwrap();
+    let out = bin()
+        .args(["fit", p.to_str().unwrap(), "--out", "/tmp/none", "-q"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(err.contains("data.csv"), "{err}");
+}
+
+#[test]
+fn missing_spec_file() {
+    let out = bin()
+        .args(["fit", "/nonexistent/spec.toml", "--out", "/tmp/none"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/spec.toml"));
+}
+
+#[test]
+fn missing_column() {
+    let spec = SPEC.replace("search_spend", "serch_spend");
+    fit_fails(
+        &spec,
+        &csv_rows(60),
+        &["data.csv", "serch_spend", "channels[1].spend"],
+    );
+}
+
+#[test]
+fn non_numeric_cell() {
+    let d = csv_rows(60);
+    let bad = replace_line(&d, 6, "2022-02-07,abc,1000,500");
+    fit_fails(
+        SPEC,
+        &bad,
+        &["data.csv", "row 6", "`revenue`", "not a number"],
+    );
+}
+
+#[test]
+fn negative_spend() {
+    let d = csv_rows(60);
+    let bad = replace_line(&d, 9, "2022-02-28,10000,-5,500");
+    fit_fails(SPEC, &bad, &["row 9", "`tv_spend`", "negative"]);
+}
+
+#[test]
+fn nan_cell() {
+    let d = csv_rows(60);
+    let bad = replace_line(&d, 12, "2022-03-21,10000,0,NaN");
+    fit_fails(SPEC, &bad, &["row 12", "`search_spend`", "NaN"]);
+}
+
+#[test]
+fn empty_cell() {
+    let d = csv_rows(60);
+    let bad = replace_line(&d, 4, "2022-01-17,,0,500");
+    fit_fails(SPEC, &bad, &["row 4", "`revenue`", "empty"]);
+}
+
+#[test]
+fn empty_file() {
+    fit_fails(SPEC, "", &["data.csv", "empty"]);
+    fit_fails(
+        SPEC,
+        "date,revenue,tv_spend,search_spend\n",
+        &["data.csv", "no data rows"],
+    );
+}
+
+#[test]
+fn duplicate_dates() {
+    let d = csv_rows(60);
+    let bad = replace_line(&d, 5, "2022-01-17,10000,0,500");
+    fit_fails(SPEC, &bad, &["row 5", "duplicate date 2022-01-17", "row 4"]);
+}
+
+#[test]
+fn date_gap() {
+    let d = csv_rows(60);
+    let bad: String = d
+        .lines()
+        .enumerate()
+        .filter(|(i, _)| *i != 10)
+        .map(|(_, l)| format!("{l}\n"))
+        .collect();
+    fit_fails(SPEC, &bad, &["row 11", "not evenly spaced", "14 days"]);
+}
+
+#[test]
+fn bad_date() {
+    let d = csv_rows(60);
+    let bad = replace_line(&d, 3, "01/10/2022,10000,0,500");
+    fit_fails(SPEC, &bad, &["row 3", "`date`", "ISO date"]);
+}
+
+#[test]
+fn ragged_row() {
+    let d = csv_rows(60);
+    let bad = replace_line(&d, 7, "2022-02-14,10000,0");
+    fit_fails(SPEC, &bad, &["row 7", "malformed CSV"]);
+}
+
+#[test]
+fn unknown_spec_key() {
+    let spec = SPEC.replace(
+        "kpi = \"revenue\"",
+        "kpi = \"revenue\"\nkpi_knd = \"revenue\"",
+    );
+    fit_fails(&spec, &csv_rows(60), &["spec.toml", "kpi_knd"]);
+}
+
+#[test]
+fn bad_spec_value() {
+    let spec = SPEC.replace(
+        "spend = \"tv_spend\"",
+        "spend = \"tv_spend\"\nadstock = \"exponential\"",
+    );
+    fit_fails(&spec, &csv_rows(60), &["spec.toml", "exponential"]);
+    let spec = SPEC.replace(
+        "spend = \"tv_spend\"",
+        "spend = \"tv_spend\"\ndecay = [0.5, 1.2]",
+    );
+    fit_fails(&spec, &csv_rows(60), &["spec.toml", "channels[0].decay"]);
+}
+
+#[test]
+fn too_much_holdout() {
+    let (dir, p) = setup(SPEC, &csv_rows(30));
+    let out = bin()
+        .args(["fit", p.to_str().unwrap(), "--holdout-weeks", "40", "--out"])
+        .arg(dir.path().join("o"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("holdout"));
+}
+
+#[test]
+fn bad_model_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("model.json");
+    std::fs::write(&p, "{\"not\": \"a model\"}").unwrap();
+    let out = bin().args(["decompose"]).arg(&p).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("model.json"));
+}
+
+fn simulate(dir: &Path, seed: &str) {
+    let out = bin()
+        .args(["simulate", "--out"])
+        .arg(dir)
+        .args([
+            "--seed",
+            seed,
+            "--weeks",
+            "104",
+            "--channels",
+            "3",
+            "--noise",
+            "0.03",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn fit_writes_contract_and_model_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    simulate(dir.path(), "3");
+    let out_dir = dir.path().join("fit");
+    let out = bin()
+        .arg("fit")
+        .arg(dir.path().join("spec.toml"))
+        .arg("--out")
+        .arg(&out_dir)
+        .args([
+            "--holdout-weeks",
+            "13",
+            "--seed",
+            "4",
+            "--draws",
+            "30",
+            "--json",
+            "-q",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(printed, summary);
+    assert_eq!(summary["kpi"], "revenue");
+    assert_eq!(summary["fit_periods"], 104 - 13);
+    assert_eq!(summary["holdout"]["periods"], 13);
+    for key in ["r2", "mape", "nrmse"] {
+        assert!(summary["fit"][key].is_f64(), "fit.{key}");
+    }
+    let share = summary["media_share"].as_f64().unwrap();
+    assert!(share > 0.0 && share < 1.0);
+    for c in summary["channels"].as_array().unwrap() {
+        let roi = c["roi"].as_f64().unwrap();
+        let iv = c["roi_interval"].as_array().unwrap();
+        let (lo, hi) = (iv[0].as_f64().unwrap(), iv[1].as_f64().unwrap());
+        assert!(lo <= roi + 1e-9 && roi <= hi + 1e-9, "{c}");
+        let spend = c["spend"].as_f64().unwrap();
+        let contrib = c["contribution"].as_f64().unwrap();
+        assert!((contrib / spend - roi).abs() < 1e-9);
+        assert!(c["mroi"].is_f64());
+    }
+
+    // The saved model reloads and predicts exactly what the fit reported.
+    let model = mixcast::Model::load(&out_dir.join("model.json")).unwrap();
+    let again = mixcast::summarize(&model);
+    assert_eq!(serde_json::to_value(&again).unwrap(), summary);
+
+    // Decomposition: components sum to fitted; CSV and JSON agree in size.
+    let out = bin()
+        .arg("decompose")
+        .arg(out_dir.join("model.json"))
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let d: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = d["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 104);
+    for r in rows {
+        let sum: f64 = r["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .sum();
+        assert!((sum - r["fitted"].as_f64().unwrap()).abs() < 1e-6 * sum.abs().max(1.0));
+    }
+    let csv = bin()
+        .arg("decompose")
+        .arg(out_dir.join("model.json"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&csv.stdout).lines().count(), 105);
+}
+
+#[test]
+fn same_seed_same_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    simulate(dir.path(), "5");
+    let run = |sub: &str| {
+        let o = dir.path().join(sub);
+        let out = bin()
+            .arg("fit")
+            .arg(dir.path().join("spec.toml"))
+            .arg("--out")
+            .arg(&o)
+            .args(["--seed", "9", "--draws", "20", "-q", "--json"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        out.stdout
+    };
+    assert_eq!(run("a"), run("b"));
+}
