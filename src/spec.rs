@@ -84,11 +84,29 @@ pub struct DataSpec {
     #[serde(default)]
     pub revenue_per_kpi: Option<String>,
     /// First date of the modelling window; earlier rows only feed carryover.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "date_opt")]
     pub start: Option<NaiveDate>,
     /// Last date of the modelling window; later rows are ignored.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "date_opt")]
     pub end: Option<NaiveDate>,
+}
+
+/// A date given as a TOML date (`2016-01-04`) or a string (`"2016-01-04"`).
+fn date_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<NaiveDate>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Repr {
+        Text(String),
+        Toml(toml::value::Datetime),
+    }
+    let text = match Option::<Repr>::deserialize(d)? {
+        None => return Ok(None),
+        Some(Repr::Text(s)) => s,
+        Some(Repr::Toml(t)) => t.to_string(),
+    };
+    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+        .map(Some)
+        .map_err(|_| serde::de::Error::custom(format!("`{text}` is not a date (YYYY-MM-DD)")))
 }
 
 fn default_date_column() -> String {
