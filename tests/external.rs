@@ -53,8 +53,8 @@ fn plausible_and_stable(name: &str, draws: usize, min_r2: f64) {
         assert!(x.contribution >= 0.0 && x.contribution.is_finite());
         let rel = (x.contribution - y.contribution).abs() / x.contribution.abs().max(1.0);
         assert!(
-            rel < 1e-6,
-            "{name}/{}: point estimate depends on the seed",
+            rel < 1e-4,
+            "{name}/{}: point estimate depends on the seed (beyond optimiser tolerance)",
             x.name
         );
         let (ia, ib) = (x.contribution_interval, y.contribution_interval);
