@@ -1,1 +1,50 @@
-fn main() {}
+//! Fit benchmarks on the reference shape: 156 weeks, 5 channels, 13-week holdout,
+//! 5% noise. `fit_with_intervals` is the full job (8 restarts + 200 bootstrap refits).
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use mixcast::{fit, load_dataset, simulate, FitOptions, LoadedSpec, SimConfig};
+
+fn setup() -> (LoadedSpec, mixcast::Dataset, tempfile::TempDir) {
+    let sim = simulate(&SimConfig {
+        noise: 0.05,
+        seed: 1,
+        ..Default::default()
+    });
+    let dir = tempfile::tempdir().expect("temp dir");
+    sim.write(dir.path()).expect("write simulation");
+    let spec = LoadedSpec::load(&dir.path().join("spec.toml")).expect("spec");
+    let ds = load_dataset(&spec).expect("data");
+    (spec, ds, dir)
+}
+
+fn bench_fit(c: &mut Criterion) {
+    let (spec, ds, _dir) = setup();
+    let mut g = c.benchmark_group("fit_156w_5ch");
+    g.sample_size(10);
+    g.bench_function("point_estimate", |b| {
+        b.iter(|| {
+            let opts = FitOptions {
+                holdout: 13,
+                seed: 1,
+                draws: Some(0),
+                progress: false,
+            };
+            fit(&spec, ds.clone(), &opts).expect("fit")
+        })
+    });
+    g.bench_function("with_intervals_200_draws", |b| {
+        b.iter(|| {
+            let opts = FitOptions {
+                holdout: 13,
+                seed: 1,
+                draws: Some(200),
+                progress: false,
+            };
+            fit(&spec, ds.clone(), &opts).expect("fit")
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench_fit);
+criterion_main!(benches);
