@@ -125,7 +125,7 @@ pub fn load_dataset(spec: &LoadedSpec) -> Result<Dataset, DataError> {
         .headers()
         .map_err(|e| csv_err(&path, &e))?
         .iter()
-        .map(|h| h.trim().to_string())
+        .map(|h| h.trim_start_matches('\u{feff}').trim().to_string())
         .collect::<Vec<_>>();
     if headers.is_empty() || headers.iter().all(|h| h.is_empty()) {
         return Err(DataError::Empty {
