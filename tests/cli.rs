@@ -80,6 +80,11 @@ fn replace_line(data: &str, line: usize, new: &str) -> String {
         + "\n"
 }
 
+/// Replace data line `line` of a good file with `row`; the fit must fail naming `expect`.
+fn bad_row(line: usize, row: &str, expect: &[&str]) {
+    fit_fails(SPEC, &replace_line(&csv_rows(60), line, row), expect);
+}
+
 #[test]
 fn missing_data_file() {
     let (dir, p) = setup(SPEC, "");
@@ -126,23 +131,25 @@ fn non_numeric_cell() {
 
 #[test]
 fn negative_spend() {
-    let d = csv_rows(60);
-    let bad = replace_line(&d, 9, "2022-02-28,10000,-5,500");
-    fit_fails(SPEC, &bad, &["row 9", "`tv_spend`", "negative"]);
+    bad_row(
+        9,
+        "2022-02-28,10000,-5,500",
+        &["row 9", "`tv_spend`", "negative"],
+    );
 }
 
 #[test]
 fn nan_cell() {
-    let d = csv_rows(60);
-    let bad = replace_line(&d, 12, "2022-03-21,10000,0,NaN");
-    fit_fails(SPEC, &bad, &["row 12", "`search_spend`", "NaN"]);
+    bad_row(
+        12,
+        "2022-03-21,10000,0,NaN",
+        &["row 12", "`search_spend`", "NaN"],
+    );
 }
 
 #[test]
 fn empty_cell() {
-    let d = csv_rows(60);
-    let bad = replace_line(&d, 4, "2022-01-17,,0,500");
-    fit_fails(SPEC, &bad, &["row 4", "`revenue`", "empty"]);
+    bad_row(4, "2022-01-17,,0,500", &["row 4", "`revenue`", "empty"]);
 }
 
 #[test]
@@ -157,9 +164,11 @@ fn empty_file() {
 
 #[test]
 fn duplicate_dates() {
-    let d = csv_rows(60);
-    let bad = replace_line(&d, 5, "2022-01-17,10000,0,500");
-    fit_fails(SPEC, &bad, &["row 5", "duplicate date 2022-01-17", "row 4"]);
+    bad_row(
+        5,
+        "2022-01-17,10000,0,500",
+        &["row 5", "duplicate date 2022-01-17", "row 4"],
+    );
 }
 
 #[test]
@@ -176,16 +185,16 @@ fn date_gap() {
 
 #[test]
 fn bad_date() {
-    let d = csv_rows(60);
-    let bad = replace_line(&d, 3, "01/10/2022,10000,0,500");
-    fit_fails(SPEC, &bad, &["row 3", "`date`", "ISO date"]);
+    bad_row(
+        3,
+        "01/10/2022,10000,0,500",
+        &["row 3", "`date`", "ISO date"],
+    );
 }
 
 #[test]
 fn ragged_row() {
-    let d = csv_rows(60);
-    let bad = replace_line(&d, 7, "2022-02-14,10000,0");
-    fit_fails(SPEC, &bad, &["row 7", "malformed CSV"]);
+    bad_row(7, "2022-02-14,10000,0", &["row 7", "malformed CSV"]);
 }
 
 #[test]
