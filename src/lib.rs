@@ -4,6 +4,7 @@
 //! analysis ([`summarize`], [`decompose`], [`response_curves`]).
 
 pub mod analysis;
+pub mod attribution;
 pub mod data;
 pub mod design;
 pub mod fit;
@@ -42,6 +43,9 @@ pub enum Error {
     /// Bad model artifact.
     #[error(transparent)]
     Model(#[from] ModelError),
+    /// Bad journeys input or attribution settings.
+    #[error(transparent)]
+    Attribution(#[from] attribution::AttributionError),
     /// Writing output failed.
     #[error("cannot write {path}: {source}")]
     Write {
@@ -54,7 +58,7 @@ impl Error {
     /// Whether the error is the user's input (exit code 2) rather than a failure (1).
     pub fn is_user_error(&self) -> bool {
         match self {
-            Error::Spec(_) | Error::Data(_) | Error::Model(_) => true,
+            Error::Spec(_) | Error::Data(_) | Error::Model(_) | Error::Attribution(_) => true,
             Error::Fit(FitError::Data(_)) | Error::Fit(FitError::BadInput(_)) => true,
             Error::Fit(FitError::Numerical(_)) | Error::Write { .. } => false,
         }

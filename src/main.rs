@@ -101,6 +101,65 @@ enum Cmd {
         #[arg(long, default_value_t = 13)]
         holdout_weeks: usize,
     },
+    /// Multi-touch attribution over journeys (events + conversions, or aggregated paths).
+    Attribute {
+        /// Touch events CSV: journey_id,timestamp,channel[,campaign][,cost].
+        #[arg(long, requires = "conversions", conflicts_with = "paths")]
+        events: Option<PathBuf>,
+        /// Conversions CSV: journey_id,timestamp,value.
+        #[arg(long, requires = "events")]
+        conversions: Option<PathBuf>,
+        /// Aggregated paths CSV: path,total_conversions,total_conversion_value,total_null.
+        #[arg(long)]
+        paths: Option<PathBuf>,
+        /// Models, comma-separated: first, last, last_non_direct, linear, position,
+        /// w_shaped, time_decay, markov1, markov2, markov3, shapley.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "last,linear,position,markov1,shapley"
+        )]
+        model: Vec<String>,
+        /// Print the JSON report.
+        #[arg(long)]
+        json: bool,
+        /// Also write the credit table as CSV.
+        #[arg(long)]
+        csv: Option<PathBuf>,
+        /// Lookback window before a conversion, days.
+        #[arg(long, default_value_t = 30.0)]
+        lookback_days: f64,
+        /// Time-decay half-life: days for events input (default 7), touches for paths (default 2).
+        #[arg(long)]
+        half_life: Option<f64>,
+        /// U-shaped weights first,last.
+        #[arg(long, value_delimiter = ',', num_args = 2, default_values_t = [0.4, 0.4])]
+        position_weights: Vec<f64>,
+        /// W-shaped weights first,middle,last.
+        #[arg(long, value_delimiter = ',', num_args = 3, default_values_t = [0.3, 0.3, 0.3])]
+        w_weights: Vec<f64>,
+        /// Channel treated as direct by last_non_direct.
+        #[arg(long, default_value = "direct")]
+        direct_channel: String,
+        /// Count and skip malformed rows instead of failing.
+        #[arg(long)]
+        skip_bad_rows: bool,
+        /// Seed (Shapley sampling beyond 15 channels in one journey).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+    /// Simulate journeys with known incremental channel effects.
+    SimulateJourneys {
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Journeys.
+        #[arg(long, default_value_t = 100_000)]
+        journeys: usize,
+        /// Seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Recovery study on the simulator: estimator vs truth vs oracle (JSON report).
     Recovery {
         /// Noise level.
@@ -272,6 +331,87 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 })
                 .context("writing the simulation")?;
             eprintln!("wrote {}/data.csv, spec.toml, truth.json", out.display());
+            Ok(())
+        }
+        Cmd::Attribute {
+            events,
+            conversions,
+            paths,
+            model,
+            json,
+            csv,
+            lookback_days,
+            half_life,
+            position_weights,
+            w_weights,
+            direct_channel,
+            skip_bad_rows,
+            seed,
+        } => {
+            use mixcast::attribution::{self as at, events::JourneyOptions, ReadOptions};
+            let read = ReadOptions { skip_bad_rows };
+            let default_half_life = if paths.is_some() { 2.0 } else { 7.0 };
+            let settings = at::ModelSettings {
+                position: [position_weights[0], position_weights[1]],
+                w_shaped: [w_weights[0], w_weights[1], w_weights[2]],
+                half_life: half_life.unwrap_or(default_half_life),
+                direct_channel,
+                seed,
+            };
+            settings.check().map_err(Error::from)?;
+            let models = model
+                .iter()
+                .map(|m| at::Model::parse(m, &settings))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(Error::from)?;
+            let started = std::time::Instant::now();
+            let table = match (&events, &conversions, &paths) {
+                (Some(e), Some(c), None) => at::events::read_events(
+                    e,
+                    c,
+                    JourneyOptions {
+                        lookback_days,
+                        half_life_days: settings.half_life,
+                        read,
+                    },
+                ),
+                (None, None, Some(p)) => at::read_paths_csv(p, read),
+                _ => {
+                    return Err(
+                        UsageError("give --events and --conversions, or --paths".into()).into(),
+                    )
+                }
+            }
+            .map_err(Error::from)?;
+            let report = at::attribute(&table, &models, &settings).map_err(Error::from)?;
+            if let Some(p) = csv {
+                write_atomic(&p, report.to_csv().as_bytes())
+                    .map_err(|source| Error::Write { path: p, source })?;
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.table());
+                eprintln!("attributed in {:.2}s", started.elapsed().as_secs_f64());
+            }
+            Ok(())
+        }
+        Cmd::SimulateJourneys {
+            out,
+            journeys,
+            seed,
+        } => {
+            let cfg = mixcast::attribution::simulate::JourneyConfig::standard(journeys, seed);
+            mixcast::attribution::simulate::simulate_journeys(&cfg, &out).map_err(|source| {
+                Error::Write {
+                    path: out.clone(),
+                    source,
+                }
+            })?;
+            eprintln!(
+                "wrote {}/events.csv, conversions.csv, paths.csv, truth.json",
+                out.display()
+            );
             Ok(())
         }
         Cmd::Recovery {

@@ -1,0 +1,558 @@
+//! Touch-level events and conversions → journeys → a [`PathTable`].
+//!
+//! Events: `journey_id,timestamp,channel[,campaign][,cost]`; conversions:
+//! `journey_id,timestamp,value`. Timestamps are ISO dates or date-times
+//! (`2024-03-01`, `2024-03-01T12:30:00`, `2024-03-01 12:30:00Z`) or Unix seconds.
+//! Journeys: a journey's touches are ordered by time; each conversion closes a path made
+//! of the touches since the previous conversion that are at most `lookback_days` older than
+//! it (touches after a conversion start a new path); touches after the last conversion
+//! form a non-converting path (those within `lookback_days` of its last touch). A
+//! conversion with no touch in its window is counted as unattributed.
+//!
+//! Files are parsed in parallel chunks, events are sorted by (journey, time) in parallel
+//! and paths are aggregated per thread, then merged.
+
+use std::hash::Hasher;
+use std::path::Path;
+
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+
+use super::table::{bytes_field, field, parse_stream, ReadOptions, TableBuilder, Touchpoint};
+use super::{AttributionError, PathTable};
+
+/// Journey-building options.
+#[derive(Debug, Clone, Copy)]
+pub struct JourneyOptions {
+    /// Touches older than this before a conversion are not part of its path.
+    pub lookback_days: f64,
+    /// Half-life (days) for the time-decay model, computed while paths are built.
+    pub half_life_days: f64,
+    /// Input handling.
+    pub read: ReadOptions,
+}
+
+impl Default for JourneyOptions {
+    fn default() -> Self {
+        JourneyOptions {
+            lookback_days: 30.0,
+            half_life_days: 7.0,
+            read: ReadOptions::default(),
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Ev {
+    jid: u64,
+    ts: i64,
+    tp: u32,
+}
+
+/// Journeys are hash-partitioned so each partition is sorted and walked on its own.
+const PARTS: usize = 64;
+
+#[inline]
+fn part_of(jid: u64) -> usize {
+    (jid.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize
+}
+
+/// Days since 1970-01-01 of a civil date (proleptic Gregorian).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146097 + doe - 719468
+}
+
+fn digits(b: &[u8]) -> Option<i64> {
+    if b.is_empty() {
+        return None;
+    }
+    let mut v = 0i64;
+    for &c in b {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + (c - b'0') as i64;
+    }
+    Some(v)
+}
+
+/// Parse a timestamp to Unix seconds.
+pub fn parse_timestamp(s: &str) -> Option<i64> {
+    parse_timestamp_bytes(s.trim().as_bytes())
+}
+
+/// [`parse_timestamp`] on bytes.
+pub fn parse_timestamp_bytes(b: &[u8]) -> Option<i64> {
+    if let Some(v) = digits(b) {
+        return Some(v);
+    }
+    if let Some(v) = std::str::from_utf8(b)
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+    {
+        return v.is_finite().then_some(v as i64);
+    }
+    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let (y, m, d) = (digits(&b[0..4])?, digits(&b[5..7])?, digits(&b[8..10])?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let mut secs = days_from_civil(y, m, d) * 86400;
+    let rest = &b[10..];
+    if rest.is_empty() {
+        return Some(secs);
+    }
+    if rest[0] != b'T' && rest[0] != b' ' || rest.len() < 6 || rest[3] != b':' {
+        return None;
+    }
+    let (hh, mm) = (digits(&rest[1..3])?, digits(&rest[4..6])?);
+    if hh > 23 || mm > 59 {
+        return None;
+    }
+    secs += hh * 3600 + mm * 60;
+    let mut tail = &rest[6..];
+    if tail.len() >= 3 && tail[0] == b':' {
+        let ss = digits(&tail[1..3])?;
+        if ss > 60 {
+            return None;
+        }
+        secs += ss;
+        tail = &tail[3..];
+        if tail.first() == Some(&b'.') {
+            let n = tail[1..].iter().take_while(|c| c.is_ascii_digit()).count();
+            tail = &tail[1 + n..];
+        }
+    }
+    match tail {
+        [] | [b'Z'] => Some(secs),
+        [sign @ (b'+' | b'-'), h1, h2, rest @ ..] => {
+            let oh = digits(&[*h1, *h2])?;
+            let om = match rest {
+                [] => 0,
+                [b':', m1, m2] | [m1, m2] => digits(&[*m1, *m2])?,
+                _ => return None,
+            };
+            let off = oh * 3600 + om * 60;
+            Some(if *sign == b'+' {
+                secs - off
+            } else {
+                secs + off
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Journey key: the id itself when it is a number below 2^63, else a 64-bit hash of the
+/// text with the top bit set (ids are compared by key; a collision between two distinct
+/// text ids among 10M has probability ≈ 3·10⁻⁶).
+fn journey_key(id: &[u8]) -> u64 {
+    match digits(id) {
+        Some(v) if id.len() < 19 => v as u64,
+        _ => {
+            let mut h = rustc_hash::FxHasher::default();
+            h.write(id);
+            h.finish() | 1 << 63
+        }
+    }
+}
+
+/// Per-range parse state: interner of (channel, campaign) pairs keyed by
+/// `channel \x1f campaign`, cost per local touchpoint, events by partition.
+struct LocalEvents {
+    names: Vec<(String, Option<String>)>,
+    ids: FxHashMap<Vec<u8>, u32>,
+    key: Vec<u8>,
+    costs: Vec<f64>,
+    parts: Vec<Vec<Ev>>,
+}
+
+impl Default for LocalEvents {
+    fn default() -> Self {
+        LocalEvents {
+            names: Vec::new(),
+            ids: FxHashMap::default(),
+            key: Vec::new(),
+            costs: Vec::new(),
+            parts: vec![Vec::new(); PARTS],
+        }
+    }
+}
+
+/// Per-range conversions by partition.
+struct LocalConversions {
+    parts: Vec<Vec<(u64, i64, f64)>>,
+}
+
+impl Default for LocalConversions {
+    fn default() -> Self {
+        LocalConversions {
+            parts: vec![Vec::new(); PARTS],
+        }
+    }
+}
+
+/// Paths and side totals built by one worker.
+struct Walked {
+    b: TableBuilder,
+    decay: Vec<(f64, f64)>,
+    unattributed: (f64, f64),
+    journeys: f64,
+}
+
+/// Build journeys from events and conversions files.
+pub fn read_events(
+    events: &Path,
+    conversions: &Path,
+    opts: JourneyOptions,
+) -> Result<PathTable, AttributionError> {
+    let (ci, mut parsed) = parse_stream(
+        events,
+        &["journey_id", "timestamp", "channel"],
+        &["campaign", "cost"],
+        opts.read,
+        |rec, ci, local: &mut LocalEvents| {
+            let bad = |c: &str, v: &[u8], r: &str| {
+                (
+                    c.to_string(),
+                    String::from_utf8_lossy(v).into_owned(),
+                    r.to_string(),
+                )
+            };
+            let jid = bytes_field(rec, ci[0]);
+            if jid.is_empty() {
+                return Err(bad("journey_id", b"", "empty journey id"));
+            }
+            let tsr = bytes_field(rec, ci[1]);
+            let ts = parse_timestamp_bytes(tsr).ok_or_else(|| {
+                bad(
+                    "timestamp",
+                    tsr,
+                    "not a timestamp (ISO date/time or Unix seconds)",
+                )
+            })?;
+            let ch = bytes_field(rec, ci[2]);
+            if ch.is_empty() {
+                return Err(bad("channel", b"", "empty channel"));
+            }
+            let camp = bytes_field(rec, ci[3]);
+            let raw = bytes_field(rec, ci[4]);
+            let cost = if raw.is_empty() {
+                0.0
+            } else {
+                match std::str::from_utf8(raw)
+                    .ok()
+                    .and_then(|r| r.parse::<f64>().ok())
+                {
+                    Some(v) if v.is_finite() && v >= 0.0 => v,
+                    _ => return Err(bad("cost", raw, "cost must be a number ≥ 0")),
+                }
+            };
+            local.key.clear();
+            local.key.extend_from_slice(ch);
+            local.key.push(0x1f);
+            local.key.extend_from_slice(camp);
+            let tp = match local.ids.get(local.key.as_slice()) {
+                Some(&i) => i,
+                None => {
+                    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+                    let i = local.names.len() as u32;
+                    local
+                        .names
+                        .push((text(ch), (!camp.is_empty()).then(|| text(camp))));
+                    local.ids.insert(local.key.clone(), i);
+                    local.costs.push(0.0);
+                    i
+                }
+            };
+            local.costs[tp as usize] += cost;
+            let jid = journey_key(jid);
+            local.parts[part_of(jid)].push(Ev { jid, ts, tp });
+            Ok(None::<()>)
+        },
+    )?;
+    let has_cost = ci[4].is_some();
+    let mut b = TableBuilder::default();
+    let mut skipped = 0;
+    let mut costs: Vec<f64> = Vec::new();
+    let mut maps: Vec<Vec<u32>> = Vec::with_capacity(parsed.len());
+    for (_, local, sk) in &parsed {
+        skipped += sk;
+        let map: Vec<u32> = local
+            .names
+            .iter()
+            .map(|(ch, camp)| {
+                let channel = b.channel(ch);
+                let campaign = camp.as_ref().map(|c| b.campaign(c));
+                b.touchpoint(Touchpoint { channel, campaign })
+            })
+            .collect();
+        costs.resize(b.table.touchpoints.len(), 0.0);
+        for (l, g) in map.iter().enumerate() {
+            costs[*g as usize] += local.costs[l];
+        }
+        maps.push(map);
+    }
+    parsed
+        .par_iter_mut()
+        .zip(&maps)
+        .for_each(|((_, local, _), map)| {
+            for part in local.parts.iter_mut() {
+                part.iter_mut().for_each(|e| e.tp = map[e.tp as usize]);
+            }
+        });
+    let mut ev_parts: Vec<Vec<Vec<Ev>>> = (0..PARTS).map(|_| Vec::new()).collect();
+    let mut n_events = 0usize;
+    for (_, local, _) in parsed {
+        for (p, v) in local.parts.into_iter().enumerate() {
+            n_events += v.len();
+            ev_parts[p].push(v);
+        }
+    }
+    if n_events == 0 {
+        return Err(AttributionError::Empty {
+            path: events.to_path_buf(),
+        });
+    }
+
+    let (_, conv_parsed) = parse_stream(
+        conversions,
+        &["journey_id", "timestamp", "value"],
+        &[],
+        opts.read,
+        |rec, cc, local: &mut LocalConversions| {
+            let bad = |c: &str, v: &str, r: &str| (c.to_string(), v.to_string(), r.to_string());
+            let jid = bytes_field(rec, cc[0]);
+            if jid.is_empty() {
+                return Err(bad("journey_id", "", "empty journey id"));
+            }
+            let tsr = field(rec, cc[1]);
+            let ts = parse_timestamp(tsr).ok_or_else(|| {
+                bad(
+                    "timestamp",
+                    tsr,
+                    "not a timestamp (ISO date/time or Unix seconds)",
+                )
+            })?;
+            let vr = field(rec, cc[2]);
+            let value = match vr.parse::<f64>() {
+                Ok(v) if v.is_finite() => v,
+                _ => return Err(bad("value", vr, "not a finite number")),
+            };
+            let jid = journey_key(jid);
+            local.parts[part_of(jid)].push((jid, ts, value));
+            Ok(None::<()>)
+        },
+    )?;
+    let mut conv_parts: Vec<Vec<Vec<(u64, i64, f64)>>> = (0..PARTS).map(|_| Vec::new()).collect();
+    for (_, local, sk) in conv_parsed {
+        skipped += sk;
+        for (p, v) in local.parts.into_iter().enumerate() {
+            conv_parts[p].push(v);
+        }
+    }
+
+    let lookback = (opts.lookback_days * 86400.0) as i64;
+    let ntp = b.table.touchpoints.len();
+    let hl = opts.half_life_days * 86400.0;
+    let workers = rayon::current_num_threads().max(1);
+    let per = PARTS.div_ceil(workers);
+    let ev_parts: Vec<std::sync::Mutex<Vec<Vec<Ev>>>> =
+        ev_parts.into_iter().map(std::sync::Mutex::new).collect();
+    let walked: Vec<Walked> = (0..workers)
+        .into_par_iter()
+        .map(|w| {
+            let mut l = Walked {
+                b: TableBuilder::default(),
+                decay: vec![(0.0, 0.0); ntp],
+                unattributed: (0.0, 0.0),
+                journeys: 0.0,
+            };
+            for p in w * per..((w + 1) * per).min(PARTS) {
+                let pieces =
+                    std::mem::take(&mut *ev_parts[p].lock().unwrap_or_else(|e| e.into_inner()));
+                let mut evs: Vec<Ev> = Vec::with_capacity(pieces.iter().map(|v| v.len()).sum());
+                for v in pieces {
+                    evs.extend_from_slice(&v);
+                }
+                evs.sort_unstable_by_key(|e| (e.jid, e.ts));
+                let mut convs: Vec<(u64, i64, f64)> = conv_parts[p].concat();
+                convs.sort_unstable_by_key(|c| (c.0, c.1));
+                walk(&evs, &convs, lookback, hl, &mut l);
+            }
+            l
+        })
+        .collect();
+    let mut decay = vec![(0.0, 0.0); ntp];
+    let (mut unatt, mut journeys) = ((0.0, 0.0), 0.0);
+    for l in &walked {
+        for (d, x) in decay.iter_mut().zip(&l.decay) {
+            d.0 += x.0;
+            d.1 += x.1;
+        }
+        unatt.0 += l.unattributed.0;
+        unatt.1 += l.unattributed.1;
+        journeys += l.journeys;
+    }
+    // Merge the workers' paths into the table (touchpoint ids are already global).
+    for l in walked {
+        let lt = l.b.table;
+        for row in &lt.paths {
+            b.add_path(lt.path(row), row.conversions, row.value, row.nulls);
+        }
+    }
+    let mut t = b.finish();
+    t.journeys = journeys;
+    t.time_decay = Some(decay);
+    t.costs = has_cost.then_some(costs);
+    t.unattributed_conversions = unatt.0;
+    t.unattributed_value = unatt.1;
+    t.skipped_rows = skipped;
+    Ok(t)
+}
+
+/// Walk journeys sorted by (journey, time) against their sorted conversions.
+fn walk(evs: &[Ev], convs: &[(u64, i64, f64)], lookback: i64, half_life: f64, l: &mut Walked) {
+    let (mut i, mut ci) = (0usize, 0usize);
+    let mut toks: Vec<u32> = Vec::new();
+    let mut ages: Vec<f64> = Vec::new();
+    while i < evs.len() || ci < convs.len() {
+        let j = match (evs.get(i), convs.get(ci)) {
+            (Some(e), Some(c)) => e.jid.min(c.0),
+            (Some(e), None) => e.jid,
+            (None, Some(c)) => c.0,
+            (None, None) => break,
+        };
+        let mut end = i;
+        while end < evs.len() && evs[end].jid == j {
+            end += 1;
+        }
+        l.journeys += 1.0;
+        let mut seg = i;
+        while ci < convs.len() && convs[ci].0 == j {
+            let (_, cts, val) = convs[ci];
+            let mut k = seg;
+            while k < end && evs[k].ts <= cts {
+                k += 1;
+            }
+            toks.clear();
+            ages.clear();
+            for e in &evs[seg..k] {
+                if cts - e.ts <= lookback {
+                    toks.push(e.tp);
+                    ages.push((cts - e.ts) as f64);
+                }
+            }
+            if toks.is_empty() {
+                l.unattributed.0 += 1.0;
+                l.unattributed.1 += val;
+            } else {
+                l.b.add_path(&toks, 1.0, val, 0.0);
+                let s: f64 = ages
+                    .iter()
+                    .map(|a| (-(a / half_life) * std::f64::consts::LN_2).exp())
+                    .sum();
+                for (t, a) in toks.iter().zip(&ages) {
+                    let w = (-(a / half_life) * std::f64::consts::LN_2).exp() / s;
+                    l.decay[*t as usize].0 += w;
+                    l.decay[*t as usize].1 += w * val;
+                }
+            }
+            seg = k;
+            ci += 1;
+        }
+        if seg < end {
+            let last = evs[end - 1].ts;
+            toks.clear();
+            toks.extend(
+                evs[seg..end]
+                    .iter()
+                    .filter(|e| last - e.ts <= lookback)
+                    .map(|e| e.tp),
+            );
+            l.b.add_path(&toks, 0.0, 0.0, 1.0);
+        }
+        i = end;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(parse_timestamp("1970-01-02"), Some(86400));
+        assert_eq!(parse_timestamp("2024-03-01T00:00:00Z"), Some(1709251200));
+        assert_eq!(
+            parse_timestamp("2024-03-01 01:00:00+01:00"),
+            Some(1709251200)
+        );
+        assert_eq!(parse_timestamp("2024-03-01T00:00:30.250"), Some(1709251230));
+        assert_eq!(parse_timestamp("1709251200"), Some(1709251200));
+        assert_eq!(parse_timestamp("2024-13-01"), None);
+        assert_eq!(parse_timestamp("yesterday"), None);
+    }
+
+    #[test]
+    fn journeys_split_at_conversions_with_lookback() {
+        let dir = tempfile::tempdir().unwrap();
+        let ev = dir.path().join("e.csv");
+        let cv = dir.path().join("c.csv");
+        std::fs::write(
+            &ev,
+            "journey_id,timestamp,channel,campaign,cost\n\
+             u1,2024-01-01,display,d1,1\n\
+             u1,2024-01-20,search,s1,2\n\
+             u1,2024-01-25,email,,0\n\
+             u1,2024-02-10,social,so1,3\n\
+             u2,2024-01-05,search,s1,2\n\
+             u3,2024-01-01,display,d1,1\n",
+        )
+        .unwrap();
+        // u1 converts on 01-26 (display is > 30 days? no: 25 days → kept) and on 02-11;
+        // u3 converts 03-15: its only touch is 74 days old → unattributed; u4 has no touch.
+        std::fs::write(
+            &cv,
+            "journey_id,timestamp,value\nu1,2024-01-26,50\nu1,2024-02-11,20\nu3,2024-03-15,7\nu4,2024-01-01,9\n",
+        )
+        .unwrap();
+        let t = read_events(&ev, &cv, JourneyOptions::default()).unwrap();
+        let paths: Vec<(Vec<String>, f64, f64, f64)> = t
+            .paths
+            .iter()
+            .map(|r| {
+                (
+                    t.path(r)
+                        .iter()
+                        .map(|&k| t.channels[t.channel_of(k) as usize].clone())
+                        .collect(),
+                    r.conversions,
+                    r.value,
+                    r.nulls,
+                )
+            })
+            .collect();
+        let find = |p: &[&str]| paths.iter().find(|x| x.0 == p).cloned();
+        assert_eq!(
+            find(&["display", "search", "email"]).map(|x| (x.1, x.2, x.3)),
+            Some((1.0, 50.0, 0.0))
+        );
+        assert_eq!(find(&["social"]).map(|x| (x.1, x.2)), Some((1.0, 20.0)));
+        assert_eq!(find(&["search"]).map(|x| x.3), Some(1.0));
+        assert_eq!(t.unattributed_conversions, 2.0);
+        assert_eq!(t.unattributed_value, 16.0);
+        assert_eq!(t.journeys, 4.0);
+        let costs = t.costs.as_ref().unwrap();
+        assert_eq!(costs.iter().sum::<f64>(), 9.0);
+        assert_eq!(t.campaigns.len(), 3);
+    }
+}

@@ -1,0 +1,228 @@
+//! Journey simulator with known incremental effects. Each journey touches each channel
+//! independently (with its own reach), one to three times; display-like channels come
+//! first and the sticky `direct` channel last, other touches in random order. A journey
+//! converts with probability `baseline + Σ_{c touched} effect_c` (additive, so a channel's
+//! true incremental conversions are `effect_c × journeys that touched it`); display and
+//! direct have zero effect. Writes `events.csv`, `conversions.csv`, `paths.csv`
+//! (ChannelAttribution format) and `truth.json`.
+
+use std::io::Write;
+use std::path::Path;
+
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+
+/// A simulated channel.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JourneyChannel {
+    /// Name.
+    pub name: String,
+    /// Probability a journey touches it.
+    pub reach: f64,
+    /// Additive conversion-probability lift when touched.
+    pub effect: f64,
+    /// Cost per touch.
+    pub cost: f64,
+    /// Position rule: `first`, `any` or `last`.
+    pub position: String,
+}
+
+/// Simulation settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JourneyConfig {
+    /// Number of journeys.
+    pub journeys: usize,
+    /// Conversion probability with no effective touch.
+    pub baseline: f64,
+    /// Seed.
+    pub seed: u64,
+    /// Channels.
+    pub channels: Vec<JourneyChannel>,
+}
+
+impl JourneyConfig {
+    /// The default seven-channel setup.
+    pub fn standard(journeys: usize, seed: u64) -> Self {
+        let ch = |name: &str, reach, effect, cost, position: &str| JourneyChannel {
+            name: name.into(),
+            reach,
+            effect,
+            cost,
+            position: position.into(),
+        };
+        JourneyConfig {
+            journeys,
+            baseline: 0.02,
+            seed,
+            channels: vec![
+                ch("display", 0.55, 0.0, 0.05, "first"),
+                ch("video", 0.25, 0.012, 0.3, "any"),
+                ch("social", 0.4, 0.018, 0.2, "any"),
+                ch("search", 0.45, 0.035, 0.9, "any"),
+                ch("email", 0.3, 0.022, 0.02, "any"),
+                ch("affiliate", 0.15, 0.015, 1.5, "any"),
+                ch("direct", 0.35, 0.0, 0.0, "last"),
+            ],
+        }
+    }
+}
+
+/// Ground truth.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JourneyTruth {
+    /// Settings.
+    pub config: JourneyConfig,
+    /// Conversions.
+    pub conversions: f64,
+    /// Touches written.
+    pub touches: usize,
+    /// True incremental conversions per channel (expected, given who was touched).
+    pub incremental: Vec<f64>,
+    /// `incremental / Σ incremental`.
+    pub shares: Vec<f64>,
+}
+
+struct Chunk {
+    events: Vec<u8>,
+    conversions: Vec<u8>,
+    paths: FxHashMap<Vec<u8>, (f64, f64, f64)>,
+    incremental: Vec<f64>,
+    conv: f64,
+    touches: usize,
+}
+
+/// Generate and write a simulation into `dir`.
+pub fn simulate_journeys(cfg: &JourneyConfig, dir: &Path) -> std::io::Result<JourneyTruth> {
+    std::fs::create_dir_all(dir)?;
+    let nch = cfg.channels.len();
+    let per = 50_000usize;
+    let nchunks = cfg.journeys.div_ceil(per);
+    let t0: i64 = 1_704_067_200; // 2024-01-01
+    let chunks: Vec<Chunk> = (0..nchunks)
+        .into_par_iter()
+        .map(|k| {
+            let mut rng =
+                StdRng::seed_from_u64(cfg.seed.wrapping_mul(0x9E37_79B9).wrapping_add(k as u64));
+            let mut c = Chunk {
+                events: Vec::with_capacity(per * 120),
+                conversions: Vec::new(),
+                paths: FxHashMap::default(),
+                incremental: vec![0.0; nch],
+                conv: 0.0,
+                touches: 0,
+            };
+            let mut touches: Vec<usize> = Vec::new();
+            for j in k * per..((k + 1) * per).min(cfg.journeys) {
+                // Every journey has at least one touch: redraw an empty touch set.
+                let (mut first, mut last) = (Vec::new(), Vec::new());
+                let mut touched = vec![false; nch];
+                while first.is_empty() && touches.is_empty() && last.is_empty() {
+                    for (ci, ch) in cfg.channels.iter().enumerate() {
+                        touched[ci] = rng.random::<f64>() < ch.reach;
+                        if touched[ci] {
+                            let n = 1 + (rng.random::<f64>() * 1.8) as usize;
+                            let target = match ch.position.as_str() {
+                                "first" => &mut first,
+                                "last" => &mut last,
+                                _ => &mut touches,
+                            };
+                            target.extend(std::iter::repeat_n(ci, n));
+                        }
+                    }
+                }
+                let mut p = cfg.baseline;
+                for (ci, ch) in cfg.channels.iter().enumerate() {
+                    if touched[ci] {
+                        p += ch.effect;
+                        c.incremental[ci] += ch.effect;
+                    }
+                }
+                touches.shuffle(&mut rng);
+                let seq: Vec<usize> = first
+                    .iter()
+                    .chain(touches.iter())
+                    .chain(last.iter())
+                    .copied()
+                    .collect();
+                let mut ts = t0 + rng.random_range(0..60 * 86400);
+                let mut path = Vec::new();
+                for (i, &ci) in seq.iter().enumerate() {
+                    let ch = &cfg.channels[ci];
+                    let camp = if rng.random::<f64>() < 0.6 { 'a' } else { 'b' };
+                    let _ = writeln!(
+                        c.events,
+                        "u{j},{ts},{},{}_{camp},{:.3}",
+                        ch.name, ch.name, ch.cost
+                    );
+                    if i > 0 {
+                        path.extend_from_slice(b" > ");
+                    }
+                    path.extend_from_slice(ch.name.as_bytes());
+                    ts += rng.random_range(600..3 * 86400);
+                }
+                c.touches += seq.len();
+                touches.clear();
+                let e = c.paths.entry(path).or_insert((0.0, 0.0, 0.0));
+                if rng.random::<f64>() < p {
+                    let value = 40.0 + 80.0 * rng.random::<f64>();
+                    let _ = writeln!(c.conversions, "u{j},{},{value:.2}", ts);
+                    c.conv += 1.0;
+                    e.0 += 1.0;
+                    e.1 += value;
+                } else {
+                    e.2 += 1.0;
+                }
+            }
+            c
+        })
+        .collect();
+    let mut ev =
+        std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(dir.join("events.csv"))?);
+    let mut cv = std::io::BufWriter::new(std::fs::File::create(dir.join("conversions.csv"))?);
+    ev.write_all(b"journey_id,timestamp,channel,campaign,cost\n")?;
+    cv.write_all(b"journey_id,timestamp,value\n")?;
+    let mut paths: FxHashMap<Vec<u8>, (f64, f64, f64)> = FxHashMap::default();
+    let mut incremental = vec![0.0; nch];
+    let (mut conv, mut touches) = (0.0, 0usize);
+    for c in chunks {
+        ev.write_all(&c.events)?;
+        cv.write_all(&c.conversions)?;
+        for (k, v) in c.paths {
+            let e = paths.entry(k).or_insert((0.0, 0.0, 0.0));
+            e.0 += v.0;
+            e.1 += v.1;
+            e.2 += v.2;
+        }
+        for (a, b) in incremental.iter_mut().zip(&c.incremental) {
+            *a += b;
+        }
+        conv += c.conv;
+        touches += c.touches;
+    }
+    ev.flush()?;
+    cv.flush()?;
+    let mut pw = std::io::BufWriter::new(std::fs::File::create(dir.join("paths.csv"))?);
+    pw.write_all(b"path,total_conversions,total_conversion_value,total_null\n")?;
+    let mut keys: Vec<&Vec<u8>> = paths.keys().collect();
+    keys.sort();
+    for k in keys {
+        let v = paths[k];
+        pw.write_all(k)?;
+        writeln!(pw, ",{},{:.2},{}", v.0, v.1, v.2)?;
+    }
+    pw.flush()?;
+    let total: f64 = incremental.iter().sum();
+    let truth = JourneyTruth {
+        config: cfg.clone(),
+        conversions: conv,
+        touches,
+        shares: incremental.iter().map(|x| x / total).collect(),
+        incremental,
+    };
+    crate::io::write_json(&dir.join("truth.json"), &truth)?;
+    Ok(truth)
+}
