@@ -42,11 +42,20 @@ impl Default for JourneyOptions {
     }
 }
 
+/// One touch: 16 bytes (times are seconds since 2000-01-01 UTC in an `i32`, which spans
+/// 1932–2068).
 #[derive(Clone, Copy)]
 struct Ev {
     jid: u64,
-    ts: i64,
+    ts: i32,
     tp: u32,
+}
+
+/// Seconds from the Unix epoch to 2000-01-01 UTC.
+const EPOCH_2000: i64 = 946_684_800;
+
+fn compact_time(unix: i64) -> Option<i32> {
+    i32::try_from(unix - EPOCH_2000).ok()
 }
 
 /// Journeys are hash-partitioned so each partition is sorted and walked on its own.
@@ -189,7 +198,7 @@ impl Default for LocalEvents {
 
 /// Per-range conversions by partition.
 struct LocalConversions {
-    parts: Vec<Vec<(u64, i64, f64)>>,
+    parts: Vec<Vec<(u64, i32, f64)>>,
 }
 
 impl Default for LocalConversions {
@@ -239,6 +248,8 @@ pub fn read_events(
                     "not a timestamp (ISO date/time or Unix seconds)",
                 )
             })?;
+            let ts = compact_time(ts)
+                .ok_or_else(|| bad("timestamp", tsr, "outside the supported years 1932–2068"))?;
             let ch = bytes_field(rec, ci[2]);
             if ch.is_empty() {
                 return Err(bad("channel", b"", "empty channel"));
@@ -275,7 +286,12 @@ pub fn read_events(
             };
             local.costs[tp as usize] += cost;
             let jid = journey_key(jid);
-            local.parts[part_of(jid)].push(Ev { jid, ts, tp });
+            let part = &mut local.parts[part_of(jid)];
+            if part.capacity() == 0 {
+                // About 16 MiB / 40 bytes per line / PARTS events land in each partition.
+                part.reserve(8 << 10);
+            }
+            part.push(Ev { jid, ts, tp });
             Ok(None::<()>)
         },
     )?;
@@ -342,6 +358,8 @@ pub fn read_events(
                     "not a timestamp (ISO date/time or Unix seconds)",
                 )
             })?;
+            let ts = compact_time(ts)
+                .ok_or_else(|| bad("timestamp", tsr, "outside the supported years 1932–2068"))?;
             let vr = field(rec, cc[2]);
             let value = match vr.parse::<f64>() {
                 Ok(v) if v.is_finite() => v,
@@ -352,7 +370,7 @@ pub fn read_events(
             Ok(None::<()>)
         },
     )?;
-    let mut conv_parts: Vec<Vec<Vec<(u64, i64, f64)>>> = (0..PARTS).map(|_| Vec::new()).collect();
+    let mut conv_parts: Vec<Vec<Vec<(u64, i32, f64)>>> = (0..PARTS).map(|_| Vec::new()).collect();
     for (_, local, sk) in conv_parsed {
         skipped += sk;
         for (p, v) in local.parts.into_iter().enumerate() {
@@ -384,7 +402,7 @@ pub fn read_events(
                     evs.extend_from_slice(&v);
                 }
                 evs.sort_unstable_by_key(|e| (e.jid, e.ts));
-                let mut convs: Vec<(u64, i64, f64)> = conv_parts[p].concat();
+                let mut convs: Vec<(u64, i32, f64)> = conv_parts[p].concat();
                 convs.sort_unstable_by_key(|c| (c.0, c.1));
                 walk(&evs, &convs, lookback, hl, &mut l);
             }
@@ -420,7 +438,7 @@ pub fn read_events(
 }
 
 /// Walk journeys sorted by (journey, time) against their sorted conversions.
-fn walk(evs: &[Ev], convs: &[(u64, i64, f64)], lookback: i64, half_life: f64, l: &mut Walked) {
+fn walk(evs: &[Ev], convs: &[(u64, i32, f64)], lookback: i64, half_life: f64, l: &mut Walked) {
     let (mut i, mut ci) = (0usize, 0usize);
     let mut toks: Vec<u32> = Vec::new();
     let mut ages: Vec<f64> = Vec::new();
@@ -446,9 +464,10 @@ fn walk(evs: &[Ev], convs: &[(u64, i64, f64)], lookback: i64, half_life: f64, l:
             toks.clear();
             ages.clear();
             for e in &evs[seg..k] {
-                if cts - e.ts <= lookback {
+                let age = cts as i64 - e.ts as i64;
+                if age <= lookback {
                     toks.push(e.tp);
-                    ages.push((cts - e.ts) as f64);
+                    ages.push(age as f64);
                 }
             }
             if toks.is_empty() {
@@ -475,7 +494,7 @@ fn walk(evs: &[Ev], convs: &[(u64, i64, f64)], lookback: i64, half_life: f64, l:
             toks.extend(
                 evs[seg..end]
                     .iter()
-                    .filter(|e| last - e.ts <= lookback)
+                    .filter(|e| last as i64 - e.ts as i64 <= lookback)
                     .map(|e| e.tp),
             );
             l.b.add_path(&toks, 0.0, 0.0, 1.0);

@@ -57,7 +57,65 @@ type Counts = (
     Vec<[f64; 3]>,
 );
 
+/// Order 1: states are channels, counted in dense per-thread matrices (no hashing).
+fn build_chain_order1(t: &PathTable) -> Chain {
+    let n = t.channels.len() + 1;
+    let chunk = (t.paths.len() / (rayon::current_num_threads() * 4)).max(1024);
+    let (trans, exits) = t
+        .paths
+        .par_chunks(chunk)
+        .map(|rows| {
+            let mut trans = vec![0.0; n * n];
+            let mut exits = vec![[0.0; 3]; n];
+            for row in rows {
+                let w = row.conversions + row.nulls;
+                if w <= 0.0 {
+                    continue;
+                }
+                let mut prev = START;
+                for &tok in t.path(row) {
+                    let s = t.channel_of(tok) as usize + 1;
+                    if s != prev {
+                        trans[prev * n + s] += w;
+                        prev = s;
+                    }
+                }
+                exits[prev][0] += row.conversions;
+                exits[prev][1] += row.value;
+                exits[prev][2] += row.nulls;
+            }
+            (trans, exits)
+        })
+        .reduce(
+            || (vec![0.0; n * n], vec![[0.0; 3]; n]),
+            |(mut ta, mut ea), (tb, eb)| {
+                ta.iter_mut().zip(&tb).for_each(|(a, b)| *a += b);
+                for (a, b) in ea.iter_mut().zip(&eb) {
+                    for j in 0..3 {
+                        a[j] += b[j];
+                    }
+                }
+                (ta, ea)
+            },
+        );
+    let states: Vec<Vec<u32>> = std::iter::once(Vec::new())
+        .chain((0..t.channels.len() as u32).map(|c| vec![c]))
+        .collect();
+    let mut map = FxHashMap::default();
+    for i in 0..n {
+        for j in 0..n {
+            if trans[i * n + j] > 0.0 {
+                map.insert((i, j), trans[i * n + j]);
+            }
+        }
+    }
+    finish_chain(states, &map, &exits)
+}
+
 fn build_chain(t: &PathTable, order: usize) -> Chain {
+    if order <= 1 {
+        return build_chain_order1(t);
+    }
     let order = order.clamp(1, 3);
     let chunk = (t.paths.len() / (rayon::current_num_threads() * 4)).max(1024);
     let locals: Vec<Counts> = t
@@ -129,10 +187,19 @@ fn build_chain(t: &PathTable, order: usize) -> Chain {
             }
         }
     }
+    finish_chain(states, &trans, &exits)
+}
+
+/// Normalise counts into transition and exit probabilities.
+fn finish_chain(
+    states: Vec<Vec<u32>>,
+    trans: &FxHashMap<(usize, usize), f64>,
+    exits: &[[f64; 3]],
+) -> Chain {
     let n = states.len();
     let mut out: Vec<Vec<(usize, f64)>> = vec![Vec::new(); n];
     let mut total = vec![0.0; n];
-    for ((a, b), w) in &trans {
+    for ((a, b), w) in trans {
         out[*a].push((*b, *w));
         total[*a] += w;
     }

@@ -102,84 +102,81 @@ pub fn simulate_journeys(cfg: &JourneyConfig, dir: &Path) -> std::io::Result<Jou
     let per = 50_000usize;
     let nchunks = cfg.journeys.div_ceil(per);
     let t0: i64 = 1_704_067_200; // 2024-01-01
-    let chunks: Vec<Chunk> = (0..nchunks)
-        .into_par_iter()
-        .map(|k| {
-            let mut rng =
-                StdRng::seed_from_u64(cfg.seed.wrapping_mul(0x9E37_79B9).wrapping_add(k as u64));
-            let mut c = Chunk {
-                events: Vec::with_capacity(per * 120),
-                conversions: Vec::new(),
-                paths: FxHashMap::default(),
-                incremental: vec![0.0; nch],
-                conv: 0.0,
-                touches: 0,
-            };
-            let mut touches: Vec<usize> = Vec::new();
-            for j in k * per..((k + 1) * per).min(cfg.journeys) {
-                // Every journey has at least one touch: redraw an empty touch set.
-                let (mut first, mut last) = (Vec::new(), Vec::new());
-                let mut touched = vec![false; nch];
-                while first.is_empty() && touches.is_empty() && last.is_empty() {
-                    for (ci, ch) in cfg.channels.iter().enumerate() {
-                        touched[ci] = rng.random::<f64>() < ch.reach;
-                        if touched[ci] {
-                            let n = 1 + (rng.random::<f64>() * 1.8) as usize;
-                            let target = match ch.position.as_str() {
-                                "first" => &mut first,
-                                "last" => &mut last,
-                                _ => &mut touches,
-                            };
-                            target.extend(std::iter::repeat_n(ci, n));
-                        }
-                    }
-                }
-                let mut p = cfg.baseline;
+    let make = |k: usize| {
+        let mut rng =
+            StdRng::seed_from_u64(cfg.seed.wrapping_mul(0x9E37_79B9).wrapping_add(k as u64));
+        let mut c = Chunk {
+            events: Vec::with_capacity(per * 120),
+            conversions: Vec::new(),
+            paths: FxHashMap::default(),
+            incremental: vec![0.0; nch],
+            conv: 0.0,
+            touches: 0,
+        };
+        let mut touches: Vec<usize> = Vec::new();
+        for j in k * per..((k + 1) * per).min(cfg.journeys) {
+            // Every journey has at least one touch: redraw an empty touch set.
+            let (mut first, mut last) = (Vec::new(), Vec::new());
+            let mut touched = vec![false; nch];
+            while first.is_empty() && touches.is_empty() && last.is_empty() {
                 for (ci, ch) in cfg.channels.iter().enumerate() {
+                    touched[ci] = rng.random::<f64>() < ch.reach;
                     if touched[ci] {
-                        p += ch.effect;
-                        c.incremental[ci] += ch.effect;
+                        let n = 1 + (rng.random::<f64>() * 1.8) as usize;
+                        let target = match ch.position.as_str() {
+                            "first" => &mut first,
+                            "last" => &mut last,
+                            _ => &mut touches,
+                        };
+                        target.extend(std::iter::repeat_n(ci, n));
                     }
-                }
-                touches.shuffle(&mut rng);
-                let seq: Vec<usize> = first
-                    .iter()
-                    .chain(touches.iter())
-                    .chain(last.iter())
-                    .copied()
-                    .collect();
-                let mut ts = t0 + rng.random_range(0..60 * 86400);
-                let mut path = Vec::new();
-                for (i, &ci) in seq.iter().enumerate() {
-                    let ch = &cfg.channels[ci];
-                    let camp = if rng.random::<f64>() < 0.6 { 'a' } else { 'b' };
-                    let _ = writeln!(
-                        c.events,
-                        "u{j},{ts},{},{}_{camp},{:.3}",
-                        ch.name, ch.name, ch.cost
-                    );
-                    if i > 0 {
-                        path.extend_from_slice(b" > ");
-                    }
-                    path.extend_from_slice(ch.name.as_bytes());
-                    ts += rng.random_range(600..3 * 86400);
-                }
-                c.touches += seq.len();
-                touches.clear();
-                let e = c.paths.entry(path).or_insert((0.0, 0.0, 0.0));
-                if rng.random::<f64>() < p {
-                    let value = 40.0 + 80.0 * rng.random::<f64>();
-                    let _ = writeln!(c.conversions, "u{j},{},{value:.2}", ts);
-                    c.conv += 1.0;
-                    e.0 += 1.0;
-                    e.1 += value;
-                } else {
-                    e.2 += 1.0;
                 }
             }
-            c
-        })
-        .collect();
+            let mut p = cfg.baseline;
+            for (ci, ch) in cfg.channels.iter().enumerate() {
+                if touched[ci] {
+                    p += ch.effect;
+                    c.incremental[ci] += ch.effect;
+                }
+            }
+            touches.shuffle(&mut rng);
+            let seq: Vec<usize> = first
+                .iter()
+                .chain(touches.iter())
+                .chain(last.iter())
+                .copied()
+                .collect();
+            let mut ts = t0 + rng.random_range(0..60 * 86400);
+            let mut path = Vec::new();
+            for (i, &ci) in seq.iter().enumerate() {
+                let ch = &cfg.channels[ci];
+                let camp = if rng.random::<f64>() < 0.6 { 'a' } else { 'b' };
+                let _ = writeln!(
+                    c.events,
+                    "u{j},{ts},{},{}_{camp},{:.3}",
+                    ch.name, ch.name, ch.cost
+                );
+                if i > 0 {
+                    path.extend_from_slice(b" > ");
+                }
+                path.extend_from_slice(ch.name.as_bytes());
+                ts += rng.random_range(600..3 * 86400);
+            }
+            c.touches += seq.len();
+            touches.clear();
+            let e = c.paths.entry(path).or_insert((0.0, 0.0, 0.0));
+            if rng.random::<f64>() < p {
+                let value = 40.0 + 80.0 * rng.random::<f64>();
+                let _ = writeln!(c.conversions, "u{j},{},{value:.2}", ts);
+                c.conv += 1.0;
+                e.0 += 1.0;
+                e.1 += value;
+            } else {
+                e.2 += 1.0;
+            }
+        }
+        c
+    };
     let mut ev =
         std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(dir.join("events.csv"))?);
     let mut cv = std::io::BufWriter::new(std::fs::File::create(dir.join("conversions.csv"))?);
@@ -188,20 +185,28 @@ pub fn simulate_journeys(cfg: &JourneyConfig, dir: &Path) -> std::io::Result<Jou
     let mut paths: FxHashMap<Vec<u8>, (f64, f64, f64)> = FxHashMap::default();
     let mut incremental = vec![0.0; nch];
     let (mut conv, mut touches) = (0.0, 0usize);
-    for c in chunks {
-        ev.write_all(&c.events)?;
-        cv.write_all(&c.conversions)?;
-        for (k, v) in c.paths {
-            let e = paths.entry(k).or_insert((0.0, 0.0, 0.0));
-            e.0 += v.0;
-            e.1 += v.1;
-            e.2 += v.2;
+    // Generate in parallel batches and write each batch in order (bounded memory).
+    let batch = rayon::current_num_threads() * 4;
+    for first in (0..nchunks).step_by(batch) {
+        let chunks: Vec<Chunk> = (first..(first + batch).min(nchunks))
+            .into_par_iter()
+            .map(make)
+            .collect();
+        for c in chunks {
+            ev.write_all(&c.events)?;
+            cv.write_all(&c.conversions)?;
+            for (k, v) in c.paths {
+                let e = paths.entry(k).or_insert((0.0, 0.0, 0.0));
+                e.0 += v.0;
+                e.1 += v.1;
+                e.2 += v.2;
+            }
+            for (a, b) in incremental.iter_mut().zip(&c.incremental) {
+                *a += b;
+            }
+            conv += c.conv;
+            touches += c.touches;
         }
-        for (a, b) in incremental.iter_mut().zip(&c.incremental) {
-            *a += b;
-        }
-        conv += c.conv;
-        touches += c.touches;
     }
     ev.flush()?;
     cv.flush()?;
@@ -225,4 +230,66 @@ pub fn simulate_journeys(cfg: &JourneyConfig, dir: &Path) -> std::io::Result<Jou
     };
     crate::io::write_json(&dir.join("truth.json"), &truth)?;
     Ok(truth)
+}
+
+/// Write an aggregated paths CSV with `n` distinct random paths over 12 channels (lengths
+/// 1–30, geometric-like), for benchmarks at ChannelAttribution's scale.
+pub fn write_random_paths(path: &Path, n: usize, seed: u64) -> std::io::Result<()> {
+    const CH: [&str; 12] = [
+        "search",
+        "social",
+        "email",
+        "display",
+        "video",
+        "affiliate",
+        "direct",
+        "tv",
+        "radio",
+        "print",
+        "podcast",
+        "ooh",
+    ];
+    const W: [f64; 12] = [
+        0.2, 0.15, 0.12, 0.12, 0.08, 0.06, 0.08, 0.05, 0.04, 0.04, 0.03, 0.03,
+    ];
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut seen: rustc_hash::FxHashSet<Vec<u8>> = rustc_hash::FxHashSet::default();
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    out.write_all(b"path,total_conversions,total_conversion_value,total_null\n")?;
+    let pick = |r: f64| {
+        let mut acc = 0.0;
+        for (i, w) in W.iter().enumerate() {
+            acc += w;
+            if r < acc {
+                return i;
+            }
+        }
+        CH.len() - 1
+    };
+    while seen.len() < n {
+        let len = (1 + (-(rng.random::<f64>().max(1e-12)).ln() * 4.5) as usize).min(30);
+        let mut p = Vec::new();
+        for i in 0..len {
+            if i > 0 {
+                p.extend_from_slice(b" > ");
+            }
+            p.extend_from_slice(CH[pick(rng.random::<f64>())].as_bytes());
+        }
+        if !seen.insert(p.clone()) {
+            continue;
+        }
+        let conv = if rng.random::<f64>() < 0.4 {
+            rng.random_range(0..4u32)
+        } else {
+            0
+        };
+        let nulls = rng.random_range(0..30u32) + u32::from(conv == 0);
+        out.write_all(&p)?;
+        writeln!(
+            out,
+            ",{conv},{:.2},{nulls}",
+            conv as f64 * (20.0 + 180.0 * rng.random::<f64>())
+        )?;
+    }
+    out.flush()
 }

@@ -153,6 +153,23 @@ impl TableBuilder {
         });
     }
 
+    /// Append a path row without merging it with an identical one (for inputs whose rows
+    /// are already aggregated; every model sums over rows, so duplicates are harmless).
+    pub fn push_path(&mut self, tokens: &[u32], conversions: f64, value: f64, nulls: f64) {
+        if tokens.is_empty() {
+            return;
+        }
+        let start = self.table.tokens.len() as u32;
+        self.table.tokens.extend_from_slice(tokens);
+        self.table.paths.push(PathRow {
+            start,
+            len: tokens.len() as u32,
+            conversions,
+            value,
+            nulls,
+        });
+    }
+
     /// Finish.
     pub fn finish(self) -> PathTable {
         self.table
@@ -176,6 +193,15 @@ pub(crate) fn bytes_field<'a>(rec: &[&'a [u8]], i: Option<usize>) -> &'a [u8] {
     i.and_then(|i| rec.get(i))
         .map(|b| b.trim_ascii())
         .unwrap_or(b"")
+}
+
+/// Parse a non-negative number, with a fast path for plain integers.
+fn parse_count(s: &str) -> Result<f64, std::num::ParseFloatError> {
+    let b = s.as_bytes();
+    if !b.is_empty() && b.len() < 16 && b.iter().all(|c| c.is_ascii_digit()) {
+        return Ok(b.iter().fold(0u64, |a, c| a * 10 + (c - b'0') as u64) as f64);
+    }
+    s.parse::<f64>()
 }
 
 /// A row-level failure: (column, value, reason).
@@ -353,8 +379,9 @@ pub(crate) fn parse_stream<T: Send, L: Default + Send>(
 #[derive(Default)]
 struct LocalPaths {
     names: Vec<String>,
-    ids: FxHashMap<String, u32>,
-    rows: Vec<(Vec<u32>, f64, f64, f64)>,
+    ids: FxHashMap<Vec<u8>, u32>,
+    tokens: Vec<u32>,
+    rows: Vec<(u32, f64, f64, f64)>,
 }
 
 /// Read a ChannelAttribution-style paths CSV: `path,total_conversions,total_conversion_value,total_null`
@@ -372,7 +399,7 @@ pub fn read_paths_csv(path: &Path, opts: ReadOptions) -> Result<PathTable, Attri
                     return Ok(0.0);
                 }
                 let raw = field(rec, c);
-                match raw.parse::<f64>() {
+                match parse_count(raw) {
                     Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
                     Ok(_) => Err(bad(name, raw, "must be a finite number ≥ 0")),
                     Err(_) => Err(bad(name, raw, "not a number")),
@@ -381,25 +408,32 @@ pub fn read_paths_csv(path: &Path, opts: ReadOptions) -> Result<PathTable, Attri
             let conv = num(ix[1], "total_conversions")?;
             let value = num(ix[2], "total_conversion_value")?;
             let nulls = num(ix[3], "total_null")?;
-            let raw = field(rec, ix[0]);
-            let mut toks = Vec::new();
-            for part in raw.split('>') {
-                let name = part.trim();
+            let raw = bytes_field(rec, ix[0]);
+            let mark = local.tokens.len();
+            for part in raw.split(|b| *b == b'>') {
+                let name = part.trim_ascii();
                 if name.is_empty() {
-                    return Err(bad("path", raw, "empty channel name in path"));
+                    local.tokens.truncate(mark);
+                    return Err(bad(
+                        "path",
+                        &String::from_utf8_lossy(raw),
+                        "empty channel name in path",
+                    ));
                 }
                 let id = match local.ids.get(name) {
                     Some(&i) => i,
                     None => {
                         let i = local.names.len() as u32;
-                        local.names.push(name.to_string());
-                        local.ids.insert(name.to_string(), i);
+                        local.names.push(String::from_utf8_lossy(name).into_owned());
+                        local.ids.insert(name.to_vec(), i);
                         i
                     }
                 };
-                toks.push(id);
+                local.tokens.push(id);
             }
-            local.rows.push((toks, conv, value, nulls));
+            local
+                .rows
+                .push(((local.tokens.len() - mark) as u32, conv, value, nulls));
             Ok(None::<()>)
         },
     )?;
@@ -418,10 +452,16 @@ pub fn read_paths_csv(path: &Path, opts: ReadOptions) -> Result<PathTable, Attri
             })
             .collect();
         b.table.skipped_rows += skipped;
-        for (toks, conv, value, nulls) in local.rows {
+        let mut at = 0usize;
+        for (len, conv, value, nulls) in local.rows {
             buf.clear();
-            buf.extend(toks.iter().map(|t| map[*t as usize]));
-            b.add_path(&buf, conv, value, nulls);
+            buf.extend(
+                local.tokens[at..at + len as usize]
+                    .iter()
+                    .map(|t| map[*t as usize]),
+            );
+            at += len as usize;
+            b.push_path(&buf, conv, value, nulls);
         }
     }
     let mut t = b.finish();
