@@ -133,10 +133,10 @@ enum Cmd {
         #[arg(long)]
         half_life: Option<f64>,
         /// U-shaped weights first,last.
-        #[arg(long, value_delimiter = ',', num_args = 2, default_values_t = [0.4, 0.4])]
+        #[arg(long, value_delimiter = ',', default_values_t = [0.4, 0.4])]
         position_weights: Vec<f64>,
         /// W-shaped weights first,middle,last.
-        #[arg(long, value_delimiter = ',', num_args = 3, default_values_t = [0.3, 0.3, 0.3])]
+        #[arg(long, value_delimiter = ',', default_values_t = [0.3, 0.3, 0.3])]
         w_weights: Vec<f64>,
         /// Channel treated as direct by last_non_direct.
         #[arg(long, default_value = "direct")]
@@ -350,6 +350,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             use mixcast::attribution::{self as at, events::JourneyOptions, ReadOptions};
             let read = ReadOptions { skip_bad_rows };
+            if position_weights.len() != 2 || w_weights.len() != 3 {
+                return Err(UsageError(
+                    "--position-weights takes first,last and --w-weights takes first,middle,last"
+                        .into(),
+                )
+                .into());
+            }
             let default_half_life = if paths.is_some() { 2.0 } else { 7.0 };
             let settings = at::ModelSettings {
                 position: [position_weights[0], position_weights[1]],
