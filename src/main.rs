@@ -103,7 +103,7 @@ enum Cmd {
     },
     /// Multi-touch attribution over journeys (events + conversions, or aggregated paths).
     Attribute {
-        /// Touch events CSV: journey_id,timestamp,channel[,campaign][,cost].
+        /// Touch events: journey_id,timestamp,channel[,campaign][,cost] as CSV, or Parquet (.parquet).
         #[arg(long, requires = "conversions", conflicts_with = "paths")]
         events: Option<PathBuf>,
         /// Conversions CSV: journey_id,timestamp,value.

@@ -285,3 +285,63 @@ fn skip_bad_rows_counts_them() {
     assert_eq!(v["skipped_rows"], 2);
     assert_eq!(v["conversions"], 5.0);
 }
+
+/// Parquet events give the same journeys and credit as the same events in CSV.
+#[test]
+fn parquet_events_match_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    simulate_journeys(&JourneyConfig::standard(5_000, 8), dir.path()).unwrap();
+    let text = std::fs::read_to_string(dir.path().join("events.csv")).unwrap();
+    let rows: Vec<(String, i64, String, Option<String>, f64)> = text
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (
+                f[0].into(),
+                f[1].parse().unwrap(),
+                f[2].into(),
+                Some(f[3].into()),
+                f[4].parse().unwrap(),
+            )
+        })
+        .collect();
+    let pq = dir.path().join("events.parquet");
+    mixcast::attribution::parquet::write_events_parquet(&pq, &rows).unwrap();
+    let conv = dir.path().join("conversions.csv");
+    let a = read_events(
+        &dir.path().join("events.csv"),
+        &conv,
+        JourneyOptions::default(),
+    )
+    .unwrap();
+    let b = read_events(&pq, &conv, JourneyOptions::default()).unwrap();
+    let s = ModelSettings::default();
+    let models = [
+        Model::Markov { order: 1 },
+        Model::Shapley,
+        Model::TimeDecay { half_life: 7.0 },
+    ];
+    let (ra, rb) = (
+        attribute(&a, &models, &s).unwrap(),
+        attribute(&b, &models, &s).unwrap(),
+    );
+    assert_eq!(
+        serde_json::to_value(&ra).unwrap(),
+        serde_json::to_value(&rb).unwrap()
+    );
+    assert_eq!(a.costs, b.costs);
+
+    // A file that is not Parquet is bad input naming the file.
+    std::fs::write(dir.path().join("bad.parquet"), "journey_id,timestamp\n").unwrap();
+    let out = bin()
+        .arg("attribute")
+        .arg("--events")
+        .arg(dir.path().join("bad.parquet"))
+        .arg("--conversions")
+        .arg(&conv)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.parquet"));
+}

@@ -54,7 +54,7 @@ struct Ev {
 /// Seconds from the Unix epoch to 2000-01-01 UTC.
 const EPOCH_2000: i64 = 946_684_800;
 
-fn compact_time(unix: i64) -> Option<i32> {
+pub(crate) fn compact_time(unix: i64) -> Option<i32> {
     i32::try_from(unix - EPOCH_2000).ok()
 }
 
@@ -176,7 +176,7 @@ fn journey_key(id: &[u8]) -> u64 {
 
 /// Per-range parse state: interner of (channel, campaign) pairs keyed by
 /// `channel \x1f campaign`, cost per local touchpoint, events by partition.
-struct LocalEvents {
+pub(crate) struct LocalEvents {
     names: Vec<(String, Option<String>)>,
     ids: FxHashMap<Vec<u8>, u32>,
     key: Vec<u8>,
@@ -193,6 +193,36 @@ impl Default for LocalEvents {
             costs: Vec::new(),
             parts: vec![Vec::new(); PARTS],
         }
+    }
+}
+
+impl LocalEvents {
+    /// Add one touch (`ts` in compact seconds, see [`Ev`]).
+    pub(crate) fn push(&mut self, jid: &[u8], ts: i32, ch: &[u8], camp: &[u8], cost: f64) {
+        self.key.clear();
+        self.key.extend_from_slice(ch);
+        self.key.push(0x1f);
+        self.key.extend_from_slice(camp);
+        let tp = match self.ids.get(self.key.as_slice()) {
+            Some(&i) => i,
+            None => {
+                let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+                let i = self.names.len() as u32;
+                self.names
+                    .push((text(ch), (!camp.is_empty()).then(|| text(camp))));
+                self.ids.insert(self.key.clone(), i);
+                self.costs.push(0.0);
+                i
+            }
+        };
+        self.costs[tp as usize] += cost;
+        let jid = journey_key(jid);
+        let part = &mut self.parts[part_of(jid)];
+        if part.capacity() == 0 {
+            // About 16 MiB / 40 bytes per line / PARTS events land in each partition.
+            part.reserve(8 << 10);
+        }
+        part.push(Ev { jid, ts, tp });
     }
 }
 
@@ -223,79 +253,63 @@ pub fn read_events(
     conversions: &Path,
     opts: JourneyOptions,
 ) -> Result<PathTable, AttributionError> {
-    let (ci, mut parsed) = parse_stream(
-        events,
-        &["journey_id", "timestamp", "channel"],
-        &["campaign", "cost"],
-        opts.read,
-        |rec, ci, local: &mut LocalEvents| {
-            let bad = |c: &str, v: &[u8], r: &str| {
-                (
-                    c.to_string(),
-                    String::from_utf8_lossy(v).into_owned(),
-                    r.to_string(),
-                )
-            };
-            let jid = bytes_field(rec, ci[0]);
-            if jid.is_empty() {
-                return Err(bad("journey_id", b"", "empty journey id"));
-            }
-            let tsr = bytes_field(rec, ci[1]);
-            let ts = parse_timestamp_bytes(tsr).ok_or_else(|| {
-                bad(
-                    "timestamp",
-                    tsr,
-                    "not a timestamp (ISO date/time or Unix seconds)",
-                )
-            })?;
-            let ts = compact_time(ts)
-                .ok_or_else(|| bad("timestamp", tsr, "outside the supported years 1932–2068"))?;
-            let ch = bytes_field(rec, ci[2]);
-            if ch.is_empty() {
-                return Err(bad("channel", b"", "empty channel"));
-            }
-            let camp = bytes_field(rec, ci[3]);
-            let raw = bytes_field(rec, ci[4]);
-            let cost = if raw.is_empty() {
-                0.0
-            } else {
-                match std::str::from_utf8(raw)
-                    .ok()
-                    .and_then(|r| r.parse::<f64>().ok())
-                {
-                    Some(v) if v.is_finite() && v >= 0.0 => v,
-                    _ => return Err(bad("cost", raw, "cost must be a number ≥ 0")),
+    let is_parquet = events
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
+    let (has_cost, mut parsed) = if is_parquet {
+        super::parquet::read_events_parquet(events, opts.read)?
+    } else {
+        let (ci, parsed) = parse_stream(
+            events,
+            &["journey_id", "timestamp", "channel"],
+            &["campaign", "cost"],
+            opts.read,
+            |rec, ci, local: &mut LocalEvents| {
+                let bad = |c: &str, v: &[u8], r: &str| {
+                    (
+                        c.to_string(),
+                        String::from_utf8_lossy(v).into_owned(),
+                        r.to_string(),
+                    )
+                };
+                let jid = bytes_field(rec, ci[0]);
+                if jid.is_empty() {
+                    return Err(bad("journey_id", b"", "empty journey id"));
                 }
-            };
-            local.key.clear();
-            local.key.extend_from_slice(ch);
-            local.key.push(0x1f);
-            local.key.extend_from_slice(camp);
-            let tp = match local.ids.get(local.key.as_slice()) {
-                Some(&i) => i,
-                None => {
-                    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-                    let i = local.names.len() as u32;
-                    local
-                        .names
-                        .push((text(ch), (!camp.is_empty()).then(|| text(camp))));
-                    local.ids.insert(local.key.clone(), i);
-                    local.costs.push(0.0);
-                    i
+                let tsr = bytes_field(rec, ci[1]);
+                let ts = parse_timestamp_bytes(tsr).ok_or_else(|| {
+                    bad(
+                        "timestamp",
+                        tsr,
+                        "not a timestamp (ISO date/time or Unix seconds)",
+                    )
+                })?;
+                let ts = compact_time(ts).ok_or_else(|| {
+                    bad("timestamp", tsr, "outside the supported years 1932–2068")
+                })?;
+                let ch = bytes_field(rec, ci[2]);
+                if ch.is_empty() {
+                    return Err(bad("channel", b"", "empty channel"));
                 }
-            };
-            local.costs[tp as usize] += cost;
-            let jid = journey_key(jid);
-            let part = &mut local.parts[part_of(jid)];
-            if part.capacity() == 0 {
-                // About 16 MiB / 40 bytes per line / PARTS events land in each partition.
-                part.reserve(8 << 10);
-            }
-            part.push(Ev { jid, ts, tp });
-            Ok(None::<()>)
-        },
-    )?;
-    let has_cost = ci[4].is_some();
+                let camp = bytes_field(rec, ci[3]);
+                let raw = bytes_field(rec, ci[4]);
+                let cost = if raw.is_empty() {
+                    0.0
+                } else {
+                    match std::str::from_utf8(raw)
+                        .ok()
+                        .and_then(|r| r.parse::<f64>().ok())
+                    {
+                        Some(v) if v.is_finite() && v >= 0.0 => v,
+                        _ => return Err(bad("cost", raw, "cost must be a number ≥ 0")),
+                    }
+                };
+                local.push(jid, ts, ch, camp, cost);
+                Ok(None::<()>)
+            },
+        )?;
+        (ci[4].is_some(), parsed)
+    };
     let mut b = TableBuilder::default();
     let mut skipped = 0;
     let mut costs: Vec<f64> = Vec::new();

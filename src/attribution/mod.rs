@@ -13,6 +13,7 @@
 
 pub mod events;
 pub mod markov;
+pub mod parquet;
 pub mod rules;
 pub mod shapley;
 pub mod simulate;
