@@ -9,7 +9,7 @@ use mixcast::attribution::{attribute, markov, read_paths_csv, Model, ModelSettin
 
 fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let paths = dir.path().join("paths.csv");
+    let paths = dir.path().join("random_paths.csv");
     write_random_paths(&paths, 940_000, 5).expect("paths");
     simulate_journeys(&JourneyConfig::standard(1_000_000, 1), dir.path()).expect("journeys");
     let (ev, cv) = (

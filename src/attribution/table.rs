@@ -281,14 +281,16 @@ pub(crate) fn parse_stream<T: Send, L: Default + Send>(
     let n_ranges = (size.saturating_sub(body)).div_ceil(RANGE).max(1);
     let results: Vec<Result<ChunkOut<T, L>, std::io::Error>> = (0..n_ranges)
         .into_par_iter()
-        .map(|k| {
+        .map_init(Vec::new, |buf: &mut Vec<u8>, k| {
             let start = body + k * RANGE;
             let end = (start + RANGE).min(size);
             // Read the range plus one byte before it (to know whether a line starts at
             // `start`), then extend until the last line that starts inside it is complete.
             let from = if k == 0 { start } else { start - 1 };
-            let mut buf = vec![0u8; (end - from) as usize];
-            file.read_exact_at(&mut buf, from)?;
+            // Each worker reuses its buffer: no fresh pages to fault in per range.
+            buf.truncate((end - from) as usize);
+            buf.resize((end - from) as usize, 0);
+            file.read_exact_at(buf, from)?;
             let mut pos = end;
             while pos < size && buf.last() != Some(&b'\n') {
                 let mut more = vec![0u8; (64u64 << 10).min(size - pos) as usize];
@@ -420,8 +422,18 @@ pub fn read_paths_csv(path: &Path, opts: ReadOptions) -> Result<PathTable, Attri
                         "empty channel name in path",
                     ));
                 }
-                let id = match local.ids.get(name) {
-                    Some(&i) => i,
+                // Few distinct channels: a linear scan beats hashing.
+                let found = if local.names.len() <= 24 {
+                    local
+                        .names
+                        .iter()
+                        .position(|n| n.as_bytes() == name)
+                        .map(|i| i as u32)
+                } else {
+                    local.ids.get(name).copied()
+                };
+                let id = match found {
+                    Some(i) => i,
                     None => {
                         let i = local.names.len() as u32;
                         local.names.push(String::from_utf8_lossy(name).into_owned());
