@@ -307,7 +307,7 @@ pub(crate) fn parse_stream<T: Send, L: Default + Send>(
             let mut off = if k == 0 {
                 0
             } else {
-                match memchr::memchr(b'\n', &buf) {
+                match memchr::memchr(b'\n', buf) {
                     Some(i) => i + 1,
                     None => buf.len(),
                 }
