@@ -37,18 +37,10 @@ fn bench(c: &mut Criterion) {
         b.iter(|| attribute(&t, &[Model::Shapley], &s).expect("shapley"))
     });
     g.bench_function("all_rule_models_1m_journeys_table", |b| {
-        let models: Vec<Model> = [
-            "first",
-            "last",
-            "last_non_direct",
-            "linear",
-            "position",
-            "w_shaped",
-            "time_decay",
-        ]
-        .iter()
-        .map(|m| Model::parse(m, &s).expect("model"))
-        .collect();
+        let models: Vec<Model> = mixcast::attribution::MODEL_NAMES[..7]
+            .iter()
+            .map(|m| Model::parse(m, &s).expect("model"))
+            .collect();
         b.iter(|| attribute(&t, &models, &s).expect("rules"))
     });
     g.finish();

@@ -11,20 +11,6 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_mixcast"))
 }
 
-const ALL: [&str; 11] = [
-    "first",
-    "last",
-    "last_non_direct",
-    "linear",
-    "position",
-    "w_shaped",
-    "time_decay",
-    "markov1",
-    "markov2",
-    "markov3",
-    "shapley",
-];
-
 /// On 1M simulated journeys Shapley shares are within 3 pp of the true incremental shares
 /// (display and direct have no effect); path-position models are not, as expected.
 #[test]
@@ -38,7 +24,10 @@ fn shapley_recovers_incremental_shares() {
     )
     .unwrap();
     let s = ModelSettings::default();
-    let models: Vec<Model> = ALL.iter().map(|m| Model::parse(m, &s).unwrap()).collect();
+    let models: Vec<Model> = mixcast::attribution::MODEL_NAMES
+        .iter()
+        .map(|m| Model::parse(m, &s).unwrap())
+        .collect();
     let r = attribute(&t, &models, &s).unwrap();
     let names: Vec<&str> = truth
         .config

@@ -378,22 +378,12 @@ pub fn removal_effects(t: &PathTable, order: usize) -> MarkovResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::attribution::{TableBuilder, Touchpoint};
+    use crate::attribution::TableBuilder;
 
     fn table(paths: &[(&[&str], f64, f64)]) -> PathTable {
         let mut b = TableBuilder::default();
         for (p, conv, nulls) in paths {
-            let toks: Vec<u32> = p
-                .iter()
-                .map(|n| {
-                    let c = b.channel(n);
-                    b.touchpoint(Touchpoint {
-                        channel: c,
-                        campaign: None,
-                    })
-                })
-                .collect();
-            b.add_path(&toks, *conv, *conv * 10.0, *nulls);
+            b.add_named_path(p, *conv, *conv * 10.0, *nulls);
         }
         b.finish()
     }

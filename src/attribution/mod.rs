@@ -59,6 +59,21 @@ pub enum AttributionError {
     Config(String),
 }
 
+/// Every model name `--model` accepts, in documentation order.
+pub const MODEL_NAMES: [&str; 11] = [
+    "first",
+    "last",
+    "last_non_direct",
+    "linear",
+    "position",
+    "w_shaped",
+    "time_decay",
+    "markov1",
+    "markov2",
+    "markov3",
+    "shapley",
+];
+
 /// An attribution model and its settings.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "model", rename_all = "snake_case")]
@@ -110,7 +125,8 @@ impl Model {
             "shapley" => Model::Shapley,
             other => {
                 return Err(AttributionError::Config(format!(
-                    "unknown model `{other}`; use first, last, last_non_direct, linear, position, w_shaped, time_decay, markov1, markov2, markov3, shapley"
+                    "unknown model `{other}`; use {}",
+                    MODEL_NAMES.join(", ")
                 )))
             }
         })

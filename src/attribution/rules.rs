@@ -101,27 +101,16 @@ pub fn rule_credit(t: &PathTable, model: &Model, settings: &ModelSettings) -> To
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::attribution::{attribute, TableBuilder, Touchpoint};
+    use crate::attribution::{attribute, TableBuilder};
 
     /// search > social > email (2 conv, 100 value); email (1 conv, 30); social > direct (1, 10).
     fn table() -> PathTable {
         let mut b = TableBuilder::default();
-        let tok = |b: &mut TableBuilder, n: &str| {
-            let c = b.channel(n);
-            b.touchpoint(Touchpoint {
-                channel: c,
-                campaign: None,
-            })
-        };
-        let (s, so, e, d) = (
-            tok(&mut b, "search"),
-            tok(&mut b, "social"),
-            tok(&mut b, "email"),
-            tok(&mut b, "direct"),
-        );
-        b.add_path(&[s, so, e], 2.0, 100.0, 3.0);
-        b.add_path(&[e], 1.0, 30.0, 0.0);
-        b.add_path(&[so, d], 1.0, 10.0, 5.0);
+        b.add_named_path(&["search", "social", "email"], 2.0, 100.0, 3.0);
+        b.add_named_path(&["email"], 1.0, 30.0, 0.0);
+        b.add_named_path(&["social", "direct"], 1.0, 10.0, 5.0);
+        // Channel order of first appearance: search, social, email, direct.
+        b.channel("direct");
         b.finish()
     }
 
@@ -225,19 +214,7 @@ mod tests {
 
     #[test]
     fn every_model_hands_out_all_credit() {
-        for m in [
-            "first",
-            "last",
-            "last_non_direct",
-            "linear",
-            "position",
-            "w_shaped",
-            "time_decay",
-            "markov1",
-            "markov2",
-            "markov3",
-            "shapley",
-        ] {
+        for m in crate::attribution::MODEL_NAMES {
             let c = credit(m);
             let conv: f64 = c.iter().map(|x| x.0).sum();
             let value: f64 = c.iter().map(|x| x.1).sum();

@@ -208,22 +208,12 @@ pub fn shapley(t: &PathTable, seed: u64) -> ShapleyResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::attribution::{TableBuilder, Touchpoint};
+    use crate::attribution::TableBuilder;
 
     fn table(rows: &[(&[&str], f64, f64)]) -> PathTable {
         let mut b = TableBuilder::default();
         for (p, conv, nulls) in rows {
-            let toks: Vec<u32> = p
-                .iter()
-                .map(|n| {
-                    let c = b.channel(n);
-                    b.touchpoint(Touchpoint {
-                        channel: c,
-                        campaign: None,
-                    })
-                })
-                .collect();
-            b.add_path(&toks, *conv, *conv, *nulls);
+            b.add_named_path(p, *conv, *conv, *nulls);
         }
         b.finish()
     }

@@ -128,6 +128,24 @@ impl TableBuilder {
         i
     }
 
+    /// Touchpoint of a channel without campaign.
+    pub fn channel_touchpoint(&mut self, name: &str) -> u32 {
+        let channel = self.channel(name);
+        self.touchpoint(Touchpoint {
+            channel,
+            campaign: None,
+        })
+    }
+
+    /// Add a path given by channel names (merged with an identical earlier path).
+    pub fn add_named_path(&mut self, channels: &[&str], conversions: f64, value: f64, nulls: f64) {
+        let toks: Vec<u32> = channels
+            .iter()
+            .map(|n| self.channel_touchpoint(n))
+            .collect();
+        self.add_path(&toks, conversions, value, nulls);
+    }
+
     /// Add outcomes to a path (merged with an identical earlier path).
     pub fn add_path(&mut self, tokens: &[u32], conversions: f64, value: f64, nulls: f64) {
         if tokens.is_empty() {
@@ -455,13 +473,7 @@ pub fn read_paths_csv(path: &Path, opts: ReadOptions) -> Result<PathTable, Attri
         let map: Vec<u32> = local
             .names
             .iter()
-            .map(|n| {
-                let c = b.channel(n);
-                b.touchpoint(Touchpoint {
-                    channel: c,
-                    campaign: None,
-                })
-            })
+            .map(|n| b.channel_touchpoint(n))
             .collect();
         b.table.skipped_rows += skipped;
         let mut at = 0usize;
