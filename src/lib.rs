@@ -13,6 +13,7 @@ pub mod linalg;
 pub mod model;
 pub mod recovery;
 pub mod report;
+pub mod scenario;
 pub mod simulate;
 pub mod spec;
 pub mod transform;
@@ -43,6 +44,9 @@ pub enum Error {
     /// Bad model artifact.
     #[error(transparent)]
     Model(#[from] ModelError),
+    /// Bad scenario plan.
+    #[error(transparent)]
+    Scenario(#[from] scenario::ScenarioError),
     /// Bad journeys input or attribution settings.
     #[error(transparent)]
     Attribution(#[from] attribution::AttributionError),
@@ -58,7 +62,11 @@ impl Error {
     /// Whether the error is the user's input (exit code 2) rather than a failure (1).
     pub fn is_user_error(&self) -> bool {
         match self {
-            Error::Spec(_) | Error::Data(_) | Error::Model(_) | Error::Attribution(_) => true,
+            Error::Spec(_)
+            | Error::Data(_)
+            | Error::Model(_)
+            | Error::Attribution(_)
+            | Error::Scenario(_) => true,
             Error::Fit(FitError::Data(_)) | Error::Fit(FitError::BadInput(_)) => true,
             Error::Fit(FitError::Numerical(_)) | Error::Write { .. } => false,
         }

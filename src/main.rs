@@ -66,6 +66,17 @@ enum Cmd {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Forecast the KPI for a future spend plan (CSV: period,<channel>…) with intervals.
+    Scenario {
+        /// model.json from `mixcast fit`.
+        model: PathBuf,
+        /// Plan CSV: a `period` column and one spend column per paid channel.
+        #[arg(long)]
+        plan: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Response curves (contribution vs spend multiple) with intervals.
     Curves {
         /// model.json from `mixcast fit`.
@@ -285,6 +296,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(p) => write_atomic(&p, text.as_bytes())
                     .map_err(|source| Error::Write { path: p, source })?,
                 None => print!("{text}"),
+            }
+            Ok(())
+        }
+        Cmd::Scenario { model, plan, json } => {
+            let m = Model::load(&model).map_err(Error::from)?;
+            let p = mixcast::scenario::Plan::read(&plan, &m).map_err(Error::from)?;
+            let f = mixcast::scenario::forecast(&m, &p);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&f)?);
+            } else {
+                print!("{}", report::forecast_table(&f));
             }
             Ok(())
         }

@@ -84,3 +84,36 @@ pub fn summary_table(s: &Summary) -> String {
     }
     o
 }
+
+/// A scenario forecast as a table.
+pub fn forecast_table(f: &crate::scenario::Forecast) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "horizon {} periods ({} .. {}): KPI {} [{}, {}]",
+        f.kpi.len(),
+        f.dates.first().map(String::as_str).unwrap_or(""),
+        f.dates.last().map(String::as_str).unwrap_or(""),
+        money(f.total_kpi),
+        money(f.total_kpi_interval[0]),
+        money(f.total_kpi_interval[1])
+    );
+    let _ = writeln!(
+        o,
+        "{:<16} {:>10} {:>12} {:>8} {:>8}",
+        "channel", "spend", "contribution", "ROI", "mROI"
+    );
+    for c in &f.channels {
+        let fmt = |v: Option<f64>| v.map(|x| format!("{x:.2}")).unwrap_or_else(|| "—".into());
+        let _ = writeln!(
+            o,
+            "{:<16} {:>10} {:>12} {:>8} {:>8}",
+            c.name,
+            money(c.spend),
+            money(c.contribution),
+            fmt(c.roi),
+            fmt(c.mroi)
+        );
+    }
+    o
+}

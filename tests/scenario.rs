@@ -1,0 +1,144 @@
+//! Scenario forecasts: appending the last 13 actual weeks as a plan to a model that never
+//! saw them reproduces the model's own prediction for those weeks (carryover included),
+//! and the CLI reads plans and rejects bad ones with exit 2.
+
+use std::process::Command;
+
+use mixcast::scenario::{forecast, Plan};
+use mixcast::{fit, load_dataset, simulate, FitOptions, LoadedSpec, SimConfig};
+
+#[test]
+fn plan_of_actual_spend_reproduces_prediction() {
+    let sim = simulate(&SimConfig {
+        noise: 0.03,
+        seed: 2,
+        ..Default::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    sim.write(dir.path()).unwrap();
+    // No controls: future controls are held at recent values, which would differ from
+    // the actual ones.
+    let text = std::fs::read_to_string(dir.path().join("spec.toml")).unwrap();
+    let text = text.split("[[controls]]").next().unwrap().to_string()
+        + "[seasonality]\ntrend = \"linear\"\n";
+    std::fs::write(dir.path().join("spec.toml"), text).unwrap();
+    let spec = LoadedSpec::load(&dir.path().join("spec.toml")).unwrap();
+    let ds = load_dataset(&spec).unwrap();
+    let model = fit(
+        &spec,
+        ds.clone(),
+        &FitOptions {
+            holdout: 13,
+            seed: 1,
+            draws: Some(20),
+            progress: false,
+        },
+    )
+    .unwrap();
+    let full = model.predict(&model.point, &model.dataset);
+    let n = ds.n_periods();
+    let mut cut = model.clone();
+    cut.dataset.dates.truncate(n - 13);
+    let trunc = |p: &mixcast::Panel| mixcast::Panel {
+        n_geos: 1,
+        n_periods: n - 13,
+        values: p.values[..n - 13].to_vec(),
+    };
+    cut.dataset.kpi = trunc(&cut.dataset.kpi);
+    for ch in cut.dataset.channels.iter_mut() {
+        ch.input = trunc(&ch.input);
+        ch.spend = ch.spend.as_ref().map(trunc);
+    }
+    let plan = Plan {
+        spend: ds
+            .channels
+            .iter()
+            .map(|c| c.spend.as_ref().unwrap().values[n - 13..].to_vec())
+            .collect(),
+    };
+    let f = forecast(&cut, &plan);
+    assert_eq!(f.kpi.len(), 13);
+    assert_eq!(f.dates[0], ds.dates[n - 13].to_string());
+    for (t, v) in f.kpi.iter().enumerate() {
+        assert!(
+            (v - full.values[n - 13 + t]).abs() < 1e-6 * v.abs(),
+            "period {t}: {v} vs {}",
+            full.values[n - 13 + t]
+        );
+        let [lo, hi] = f.kpi_interval[t];
+        assert!(lo <= *v && *v <= hi);
+    }
+    for c in &f.channels {
+        let roi = c.roi.unwrap();
+        assert!(
+            roi.is_finite() && roi >= 0.0 && c.mroi.unwrap() >= 0.0,
+            "{c:?}"
+        );
+    }
+}
+
+#[test]
+fn cli_scenario_reads_plans_and_rejects_bad_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_mixcast");
+    let ok = Command::new(bin)
+        .args(["simulate", "--weeks", "80", "--channels", "2", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(ok.status.success());
+    let fit = Command::new(bin)
+        .arg("fit")
+        .arg(dir.path().join("spec.toml"))
+        .arg("--out")
+        .arg(dir.path().join("fit"))
+        .args(["--draws", "10", "-q"])
+        .output()
+        .unwrap();
+    assert!(
+        fit.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fit.stderr)
+    );
+    let model = dir.path().join("fit/model.json");
+    std::fs::write(
+        dir.path().join("plan.csv"),
+        "period,tv,search\n1,1000,500\n2,1000,500\n3,0,500\n",
+    )
+    .unwrap();
+    let out = Command::new(bin)
+        .arg("scenario")
+        .arg(&model)
+        .arg("--plan")
+        .arg(dir.path().join("plan.csv"))
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["kpi"].as_array().unwrap().len(), 3);
+    std::fs::write(dir.path().join("bad.csv"), "period,tv,radio\n1,1000,5\n").unwrap();
+    let out = Command::new(bin)
+        .arg("scenario")
+        .arg(&model)
+        .arg("--plan")
+        .arg(dir.path().join("bad.csv"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`radio`"));
+    std::fs::write(dir.path().join("neg.csv"), "period,tv\n1,-4\n").unwrap();
+    let out = Command::new(bin)
+        .arg("scenario")
+        .arg(&model)
+        .arg("--plan")
+        .arg(dir.path().join("neg.csv"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("row 2"));
+}
