@@ -172,47 +172,42 @@ pub fn extend(model: &Model, plan: &Plan) -> Dataset {
     e.dates
         .extend((1..=h).map(|k| ds.dates[n - 1] + step * k as i32));
     e.kpi = ext(&ds.kpi, &|_, _| 0.0);
+    let recent_sum = |p: &Panel, g: usize| p.series(g)[recent.clone()].iter().sum::<f64>();
     for (c, ch) in e.channels.iter_mut().enumerate() {
-        let info = &model.channels[c];
         let input = &ds.channels[c].input;
-        let new_input = match (&ds.channels[c].spend, info.paid) {
+        match (&ds.channels[c].spend, model.channels[c].paid) {
             (Some(spend), true) => {
-                let total: f64 = spend.sum_over(recent.clone());
-                let share = |g: usize| {
-                    let s: f64 = spend.series(g)[recent.clone()].iter().sum();
-                    if total > 0.0 {
-                        s / total
-                    } else {
-                        1.0 / ng as f64
-                    }
-                };
-                let ratio = |g: usize| {
-                    let s: f64 = spend.series(g)[recent.clone()].iter().sum();
-                    let x: f64 = input.series(g)[recent.clone()].iter().sum();
-                    if s > 0.0 {
-                        x / s
-                    } else {
-                        1.0
-                    }
-                };
-                ext(input, &|g, t| plan.spend[c][t] * share(g) * ratio(g))
+                // Per geo: share of recent spend and recent exposure per unit of spend.
+                let total = spend.sum_over(recent.clone());
+                let share: Vec<f64> = (0..ng)
+                    .map(|g| {
+                        if total > 0.0 {
+                            recent_sum(spend, g) / total
+                        } else {
+                            1.0 / ng as f64
+                        }
+                    })
+                    .collect();
+                let ratio: Vec<f64> = (0..ng)
+                    .map(|g| {
+                        let s = recent_sum(spend, g);
+                        if s > 0.0 {
+                            recent_sum(input, g) / s
+                        } else {
+                            1.0
+                        }
+                    })
+                    .collect();
+                ch.input = ext(input, &|g, t| plan.spend[c][t] * share[g] * ratio[g]);
+                ch.spend = Some(ext(spend, &|g, t| plan.spend[c][t] * share[g]));
             }
-            _ => ext(input, &|g, _| {
-                input.series(g)[recent.clone()].iter().sum::<f64>() / recent.len().max(1) as f64
-            }),
-        };
-        ch.input = new_input;
-        if let Some(s) = &ch.spend {
-            let total: f64 = s.sum_over(recent.clone());
-            let share = |g: usize| {
-                let x: f64 = s.series(g)[recent.clone()].iter().sum();
-                if total > 0.0 {
-                    x / total
-                } else {
-                    1.0 / ng as f64
-                }
-            };
-            ch.spend = Some(ext(s, &|g, t| plan.spend[c][t] * share(g)));
+            _ => {
+                let mean: Vec<f64> = (0..ng)
+                    .map(|g| recent_sum(input, g) / recent.len().max(1) as f64)
+                    .collect();
+                ch.input = ext(input, &|g, _| mean[g]);
+                ch.spend = ch.spend.as_ref().map(|s| ext(s, &|_, _| 0.0));
+            }
         }
     }
     for (_, c) in e.controls.iter_mut() {

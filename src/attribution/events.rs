@@ -19,7 +19,7 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use super::table::{bytes_field, field, parse_stream, ReadOptions, TableBuilder, Touchpoint};
-use super::{AttributionError, PathTable};
+use super::{AttributionError, Model, PathTable};
 
 /// Journey-building options.
 #[derive(Debug, Clone, Copy)]
@@ -489,12 +489,9 @@ fn walk(evs: &[Ev], convs: &[(u64, i32, f64)], lookback: i64, half_life: f64, l:
                 l.unattributed.1 += val;
             } else {
                 l.b.add_path(&toks, 1.0, val, 0.0);
-                let s: f64 = ages
-                    .iter()
-                    .map(|a| (-(a / half_life) * std::f64::consts::LN_2).exp())
-                    .sum();
-                for (t, a) in toks.iter().zip(&ages) {
-                    let w = (-(a / half_life) * std::f64::consts::LN_2).exp() / s;
+                let decay = Model::TimeDecay { half_life };
+                let w = super::rules::weights(&decay, toks.len(), &|_| false, &|i| ages[i]);
+                for (t, w) in toks.iter().zip(&w) {
                     l.decay[*t as usize].0 += w;
                     l.decay[*t as usize].1 += w * val;
                 }

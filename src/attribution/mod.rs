@@ -322,16 +322,16 @@ fn spread_channel_credit(t: &PathTable, conv_share: &[f64], value_share: &[f64])
         per_channel[tp.channel as usize].1 += c.1;
     }
     let (conv, value) = (t.conversions(), t.value());
+    let mut touchpoints_per_channel = vec![0.0; t.channels.len()];
+    for tp in &t.touchpoints {
+        touchpoints_per_channel[tp.channel as usize] += 1.0;
+    }
     t.touchpoints
         .iter()
         .zip(&lin)
         .map(|(tp, c)| {
             let ch = tp.channel as usize;
-            let n = t
-                .touchpoints
-                .iter()
-                .filter(|x| x.channel == tp.channel)
-                .count() as f64;
+            let n = touchpoints_per_channel[ch];
             let fc = if per_channel[ch].0 > 0.0 {
                 c.0 / per_channel[ch].0
             } else {

@@ -94,27 +94,26 @@ pub struct TableBuilder {
     pub table: PathTable,
 }
 
+/// Index of `name` in `names`, appending it if new.
+fn intern(names: &mut Vec<String>, ids: &mut FxHashMap<String, u32>, name: &str) -> u32 {
+    if let Some(&i) = ids.get(name) {
+        return i;
+    }
+    let i = names.len() as u32;
+    names.push(name.to_string());
+    ids.insert(name.to_string(), i);
+    i
+}
+
 impl TableBuilder {
     /// Intern a channel name.
     pub fn channel(&mut self, name: &str) -> u32 {
-        if let Some(&i) = self.channel_ids.get(name) {
-            return i;
-        }
-        let i = self.table.channels.len() as u32;
-        self.table.channels.push(name.to_string());
-        self.channel_ids.insert(name.to_string(), i);
-        i
+        intern(&mut self.table.channels, &mut self.channel_ids, name)
     }
 
     /// Intern a campaign name.
     pub fn campaign(&mut self, name: &str) -> u32 {
-        if let Some(&i) = self.campaign_ids.get(name) {
-            return i;
-        }
-        let i = self.table.campaigns.len() as u32;
-        self.table.campaigns.push(name.to_string());
-        self.campaign_ids.insert(name.to_string(), i);
-        i
+        intern(&mut self.table.campaigns, &mut self.campaign_ids, name)
     }
 
     /// Intern a touchpoint.
