@@ -11,6 +11,7 @@ pub mod fit;
 pub mod io;
 pub mod linalg;
 pub mod model;
+pub mod optimize;
 pub mod recovery;
 pub mod report;
 pub mod scenario;
@@ -47,6 +48,9 @@ pub enum Error {
     /// Bad scenario plan.
     #[error(transparent)]
     Scenario(#[from] scenario::ScenarioError),
+    /// Bad optimisation request.
+    #[error(transparent)]
+    Optimize(#[from] optimize::OptimizeError),
     /// Bad journeys input or attribution settings.
     #[error(transparent)]
     Attribution(#[from] attribution::AttributionError),
@@ -66,7 +70,8 @@ impl Error {
             | Error::Data(_)
             | Error::Model(_)
             | Error::Attribution(_)
-            | Error::Scenario(_) => true,
+            | Error::Scenario(_)
+            | Error::Optimize(_) => true,
             Error::Fit(FitError::Data(_)) | Error::Fit(FitError::BadInput(_)) => true,
             Error::Fit(FitError::Numerical(_)) | Error::Write { .. } => false,
         }

@@ -8,6 +8,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use mixcast::io::{write_atomic, write_json};
+use mixcast::optimize::{Amount, ChannelRule, Goal, Objective, Request, Risk};
+use mixcast::scenario::{Flighting, Horizon, Plan};
 use mixcast::{analysis, report, Error, FitOptions, Model, SimConfig};
 
 #[derive(Parser)]
@@ -66,13 +68,99 @@ enum Cmd {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Forecast the KPI for a future spend plan (CSV: period,<channel>…) with intervals.
+    /// Forecast the KPI for a future spend plan with intervals; compare plans.
     Scenario {
         /// model.json from `mixcast fit`.
         model: PathBuf,
         /// Plan CSV: a `period` column and one spend column per paid channel.
+        #[arg(long, required_unless_present = "totals", conflicts_with = "totals")]
+        plan: Option<PathBuf>,
+        /// Per channel totals CSV (`channel,spend`), spread by --flighting over --horizon.
+        #[arg(long, requires = "horizon")]
+        totals: Option<PathBuf>,
+        /// Periods for --totals.
         #[arg(long)]
-        plan: PathBuf,
+        horizon: Option<usize>,
+        /// How --totals are spread: even, or historical (pattern of the last N periods).
+        #[arg(long, default_value = "even")]
+        flighting: Flighting,
+        /// Other plans (same format and horizon) to compare with the base plan.
+        #[arg(long, num_args = 1..)]
+        compare: Vec<PathBuf>,
+        /// Also count the KPI the plan creates after the horizon (carryover tail).
+        #[arg(long)]
+        tail: bool,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Recommend how to spend a budget (or reach a KPI or efficiency target) over the
+    /// next N periods, with a certificate of optimality.
+    Optimize {
+        /// model.json from `mixcast fit`.
+        model: PathBuf,
+        /// Total budget over the horizon (a cap in target and profit modes).
+        #[arg(long, required_unless_present_any = ["target_kpi", "target_mroi", "target_cpa"])]
+        budget: Option<f64>,
+        /// Periods to plan.
+        #[arg(long, default_value_t = 13)]
+        horizon: usize,
+        /// Least spend that reaches this window KPI (baseline included).
+        #[arg(long, conflicts_with_all = ["target_mroi", "target_cpa"])]
+        target_kpi: Option<f64>,
+        /// Spend while marginal ROI stays at or above this.
+        #[arg(long, conflicts_with = "target_cpa")]
+        target_mroi: Option<f64>,
+        /// Spend while marginal cost per KPI unit stays at or below this.
+        #[arg(long)]
+        target_cpa: Option<f64>,
+        /// Objective for a fixed budget: kpi, or profit (= margin × KPI − spend; the
+        /// budget becomes a cap).
+        #[arg(long, default_value = "kpi")]
+        objective: String,
+        /// Profit per KPI unit (with --objective profit).
+        #[arg(long)]
+        margin: Option<f64>,
+        /// Optimise the mean over draws (mean), the point estimate (point), or a lower
+        /// quantile of each channel's contribution (quantile, see --quantile).
+        #[arg(long, default_value = "mean")]
+        risk: String,
+        /// Quantile for --risk quantile.
+        #[arg(long, default_value_t = 0.1)]
+        quantile: f64,
+        /// How each channel's total is spread: even, or historical.
+        #[arg(long, default_value = "even")]
+        flighting: Flighting,
+        /// Count the KPI created after the horizon (carryover tail) in the objective.
+        #[arg(long)]
+        count_tail: bool,
+        /// Keep every channel within ± this percent of its reference spend.
+        #[arg(long)]
+        within: Option<f64>,
+        /// Channel minimum, CH=AMOUNT (currency, or percent of reference like 70%).
+        #[arg(long = "min", value_name = "CH=AMOUNT")]
+        mins: Vec<String>,
+        /// Channel maximum, CH=AMOUNT.
+        #[arg(long = "max", value_name = "CH=AMOUNT")]
+        maxs: Vec<String>,
+        /// Minimum buy: the channel is off or spends at least AMOUNT, CH=AMOUNT.
+        #[arg(long = "min-buy", value_name = "CH=AMOUNT")]
+        min_buys: Vec<String>,
+        /// Lock a channel at AMOUNT (default: its reference spend), CH[=AMOUNT].
+        #[arg(long = "lock", value_name = "CH[=AMOUNT]")]
+        locks: Vec<String>,
+        /// Channels that must spend something.
+        #[arg(long = "on", value_name = "CH")]
+        ons: Vec<String>,
+        /// Channels that must spend nothing.
+        #[arg(long = "off", value_name = "CH")]
+        offs: Vec<String>,
+        /// Budget grid steps of the dynamic programme.
+        #[arg(long, default_value_t = mixcast::optimize::DEFAULT_GRID_STEPS)]
+        grid_steps: usize,
+        /// Write the per period plan CSV (readable by `mixcast scenario --plan`).
+        #[arg(long)]
+        plan_out: Option<PathBuf>,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -182,6 +270,15 @@ enum Cmd {
         /// Bootstrap draws per fit.
         #[arg(long, default_value_t = 200)]
         draws: usize,
+        /// Run the budget-allocation regret study instead.
+        #[arg(long)]
+        allocation: bool,
+        /// Channels per simulation (allocation study).
+        #[arg(long, default_value_t = 5)]
+        channels: usize,
+        /// Risk view for the allocation study: mean or point.
+        #[arg(long, default_value = "mean")]
+        risk: String,
     },
     /// Fit the shipped sample model and print its summary.
     Demo {
@@ -214,6 +311,12 @@ fn main() -> ExitCode {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 struct UsageError(String);
+
+fn stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
 
 fn write_outputs(model: &Model, out: &Path) -> anyhow::Result<analysis::Summary> {
     let summary = analysis::summarize(model);
@@ -299,14 +402,186 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Cmd::Scenario { model, plan, json } => {
+        Cmd::Scenario {
+            model,
+            plan,
+            totals,
+            horizon,
+            flighting,
+            compare,
+            tail,
+            json,
+        } => {
             let m = Model::load(&model).map_err(Error::from)?;
-            let p = mixcast::scenario::Plan::read(&plan, &m).map_err(Error::from)?;
-            let f = mixcast::scenario::forecast(&m, &p);
+            let (base_name, p) = match (&plan, &totals) {
+                (Some(path), _) => (stem(path), Plan::read(path, &m).map_err(Error::from)?),
+                (None, Some(path)) => {
+                    let t = Plan::read_totals(path, &m).map_err(Error::from)?;
+                    let h = horizon.unwrap_or(0);
+                    if h == 0 {
+                        return Err(UsageError("--horizon must be at least 1".into()).into());
+                    }
+                    (stem(path), Plan::from_totals(&m, &t, h, flighting))
+                }
+                (None, None) => return Err(UsageError("give --plan or --totals".into()).into()),
+            };
+            let mut others = Vec::new();
+            for path in &compare {
+                let o = Plan::read(path, &m).map_err(Error::from)?;
+                if o.horizon() != p.horizon() {
+                    return Err(UsageError(format!(
+                        "{}: {} periods, but the base plan has {}",
+                        path.display(),
+                        o.horizon(),
+                        p.horizon()
+                    ))
+                    .into());
+                }
+                others.push((stem(path), o));
+            }
+            let tail = if tail {
+                Horizon::carryover_periods(&m)
+            } else {
+                0
+            };
+            let hz = Horizon::new(&m, p.horizon(), tail);
+            let f = hz.forecast(&p);
+            let cmp = (!others.is_empty()).then(|| hz.compare((&base_name, &p), &others));
             if json {
-                println!("{}", serde_json::to_string_pretty(&f)?);
+                let v = match &cmp {
+                    Some(c) => serde_json::json!({ "forecast": f, "comparison": c }),
+                    None => serde_json::to_value(&f)?,
+                };
+                println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
                 print!("{}", report::forecast_table(&f));
+                if let Some(c) = &cmp {
+                    print!("{}", report::comparison_table(c));
+                }
+            }
+            Ok(())
+        }
+        Cmd::Optimize {
+            model,
+            budget,
+            horizon,
+            target_kpi,
+            target_mroi,
+            target_cpa,
+            objective,
+            margin,
+            risk,
+            quantile,
+            flighting,
+            count_tail,
+            within,
+            mins,
+            maxs,
+            min_buys,
+            locks,
+            ons,
+            offs,
+            grid_steps,
+            plan_out,
+            json,
+        } => {
+            let m = Model::load(&model).map_err(Error::from)?;
+            let goal = match (target_kpi, target_mroi, target_cpa) {
+                (Some(target), _, _) => Goal::TargetKpi { target },
+                (_, Some(threshold), _) => Goal::TargetEfficiency { threshold },
+                (_, _, Some(cpa)) if cpa > 0.0 => Goal::TargetEfficiency {
+                    threshold: 1.0 / cpa,
+                },
+                (_, _, Some(cpa)) => {
+                    return Err(UsageError(format!("--target-cpa must be > 0 (got {cpa})")).into())
+                }
+                _ => Goal::FixedBudget {
+                    budget: budget.unwrap_or(0.0),
+                },
+            };
+            let objective = match (objective.as_str(), margin) {
+                ("kpi", _) => Objective::Kpi,
+                ("profit", Some(margin)) => Objective::Profit { margin },
+                ("profit", None) => {
+                    return Err(UsageError("--objective profit needs --margin".into()).into())
+                }
+                (o, _) => {
+                    return Err(
+                        UsageError(format!("unknown --objective `{o}` (kpi, profit)")).into(),
+                    )
+                }
+            };
+            let risk = match risk.as_str() {
+                "mean" => Risk::Mean,
+                "point" => Risk::Point,
+                "quantile" => Risk::Quantile { q: quantile },
+                r => {
+                    return Err(
+                        UsageError(format!("unknown --risk `{r}` (mean, point, quantile)")).into(),
+                    )
+                }
+            };
+            let mut rules: Vec<(String, ChannelRule)> = Vec::new();
+            let mut add = |flag: &str,
+                           items: &[String],
+                           set: &dyn Fn(&mut ChannelRule, Option<Amount>)|
+             -> anyhow::Result<()> {
+                for it in items {
+                    let (name, amount) = match it.split_once('=') {
+                        Some((n, a)) => (
+                            n.trim().to_string(),
+                            Some(
+                                a.parse::<Amount>()
+                                    .map_err(|e| UsageError(format!("--{flag} {it}: {e}")))?,
+                            ),
+                        ),
+                        None => (it.trim().to_string(), None),
+                    };
+                    let mut r = ChannelRule::default();
+                    set(&mut r, amount);
+                    rules.push((name, r));
+                }
+                Ok(())
+            };
+            for (flag, items) in [("min", &mins), ("max", &maxs), ("min-buy", &min_buys)] {
+                if let Some(it) = items.iter().find(|i| !i.contains('=')) {
+                    return Err(UsageError(format!("--{flag} {it}: expected CH=AMOUNT")).into());
+                }
+            }
+            add("min", &mins, &|r, a| r.min = a)?;
+            add("max", &maxs, &|r, a| r.max = a)?;
+            add("min-buy", &min_buys, &|r, a| r.min_buy = a)?;
+            add("lock", &locks, &|r, a| {
+                r.lock = Some(a.unwrap_or(Amount::PercentOfReference(100.0)))
+            })?;
+            add("on", &ons, &|r, _| r.on = true)?;
+            add("off", &offs, &|r, _| r.off = true)?;
+            let req = Request {
+                horizon,
+                goal,
+                budget_cap: match goal {
+                    Goal::FixedBudget { .. } => None,
+                    _ => budget,
+                },
+                objective,
+                risk,
+                flighting,
+                count_tail,
+                within: within.map(|w| w / 100.0),
+                rules,
+                grid_steps,
+            };
+            let rec = mixcast::optimize::optimize(&m, &req).map_err(Error::from)?;
+            if let Some(path) = &plan_out {
+                write_atomic(path, rec.plan_csv().as_bytes()).map_err(|source| Error::Write {
+                    path: path.clone(),
+                    source,
+                })?;
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rec)?);
+            } else {
+                print!("{}", report::recommendation_table(&rec));
             }
             Ok(())
         }
@@ -447,6 +722,31 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             noise,
             seeds,
             draws,
+            allocation: true,
+            channels,
+            risk,
+        } => {
+            let cfg = mixcast::recovery::AllocationConfig {
+                noise,
+                seeds,
+                draws,
+                channels,
+                risk: if risk == "point" {
+                    Risk::Point
+                } else {
+                    Risk::Mean
+                },
+                ..Default::default()
+            };
+            let r = mixcast::recovery::run_allocation_study(&cfg)?;
+            println!("{}", serde_json::to_string_pretty(&r)?);
+            Ok(())
+        }
+        Cmd::Recovery {
+            noise,
+            seeds,
+            draws,
+            ..
         } => {
             let cfg = mixcast::recovery::StudyConfig {
                 noise,

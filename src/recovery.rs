@@ -5,6 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::summarize;
+use crate::optimize::{optimize, Planner, Request, Risk};
+use crate::scenario::Flighting;
 use crate::{fit, load_dataset, simulate, Error, FitOptions, LoadedSpec, SimConfig};
 
 /// Settings of a study.
@@ -153,5 +155,145 @@ pub fn run_study(cfg: &StudyConfig) -> Result<StudyReport, Error> {
         mroi_mape: acc[8] / n,
         decay_error: acc[9] / n,
         seconds_per_fit: secs / k,
+    })
+}
+
+/// Settings of an allocation study.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AllocationConfig {
+    /// Noise level (fraction of mean KPI).
+    pub noise: f64,
+    /// Seeds `1..=seeds`.
+    pub seeds: u64,
+    /// Bootstrap draws per fit.
+    pub draws: usize,
+    /// Channels.
+    pub channels: usize,
+    /// Planned periods (the budget is the spend of the last this many weeks).
+    pub horizon: usize,
+    /// Which view of the draws the optimizer uses.
+    pub risk: Risk,
+}
+
+impl Default for AllocationConfig {
+    fn default() -> Self {
+        AllocationConfig {
+            noise: 0.02,
+            seeds: 5,
+            draws: 200,
+            channels: 5,
+            horizon: 13,
+            risk: Risk::Mean,
+        }
+    }
+}
+
+/// Regret of allocations under the true response functions, averaged over seeds:
+/// `(KPI(true optimum) − KPI(x)) / (KPI(true optimum) − KPI(no new spend))`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AllocationReport {
+    /// Settings.
+    pub config: AllocationConfig,
+    /// The optimizer on the fitted model.
+    pub regret: f64,
+    /// The optimizer on the oracle model (true curve shapes, least-squares coefficients).
+    pub oracle_regret: f64,
+    /// Keeping each channel's spend of the last `horizon` weeks.
+    pub last_quarter_regret: f64,
+    /// An even split across channels.
+    pub even_regret: f64,
+    /// Per seed `[regret, oracle, last quarter, even]`.
+    pub per_seed: Vec<[f64; 4]>,
+}
+
+/// Run the allocation study: simulate, fit on all weeks, optimise the last `horizon`
+/// weeks' budget over the next `horizon` weeks, score under the truth.
+pub fn run_allocation_study(cfg: &AllocationConfig) -> Result<AllocationReport, Error> {
+    let mut per_seed = Vec::new();
+    for seed in 1..=cfg.seeds {
+        let sim = simulate(&SimConfig {
+            channels: cfg.channels,
+            noise: cfg.noise,
+            holdout: 0,
+            seed,
+            ..Default::default()
+        });
+        let dir = std::env::temp_dir().join(format!(
+            "mixcast-alloc-{}-{seed}-{}",
+            std::process::id(),
+            cfg.noise
+        ));
+        sim.write(&dir).map_err(|source| Error::Write {
+            path: dir.clone(),
+            source,
+        })?;
+        let spec = LoadedSpec::load(&dir.join("spec.toml"))?;
+        let ds = load_dataset(&spec)?;
+        let _ = std::fs::remove_dir_all(&dir);
+        let opts = FitOptions {
+            holdout: 0,
+            seed,
+            draws: Some(cfg.draws),
+            progress: false,
+        };
+        let model = fit(&spec, ds.clone(), &opts)?;
+        let mut oracle = LoadedSpec {
+            spec: sim.truth.oracle_spec(&spec.spec),
+            path: spec.path.clone(),
+        };
+        oracle.spec.fit.media_share_prior = 0.0;
+        let om = fit(
+            &oracle,
+            ds,
+            &FitOptions {
+                draws: Some(0),
+                ..opts
+            },
+        )?;
+        let truth = sim.truth.true_model(&model);
+        let h = cfg.horizon;
+        let tp = Planner::new(&truth, h, false);
+        let reference = tp.reference_spend();
+        let budget: f64 = reference.iter().sum();
+        let shapes: Vec<Vec<f64>> = (0..truth.channels.len())
+            .map(|c| Flighting::Even.shape(&truth.dataset, c, h))
+            .collect();
+        let true_kpi = |x: &[f64]| -> f64 {
+            (0..x.len())
+                .filter_map(|c| tp.horizon().response(c, &shapes[c]))
+                .zip(x)
+                .map(|(r, &v)| r.sets[0].value_and_slope(v).0)
+                .sum()
+        };
+        let mut req = Request::fixed_budget(budget, h);
+        req.risk = Risk::Point;
+        let spend = |r: &crate::optimize::Recommendation| -> Vec<f64> {
+            r.channels.iter().map(|c| c.recommended_spend).collect()
+        };
+        let best = spend(&tp.optimize(&req)?);
+        let opt_req = Request {
+            risk: cfg.risk,
+            ..req.clone()
+        };
+        let rec = spend(&optimize(&model, &opt_req)?);
+        let orc = spend(&optimize(&om, &req)?);
+        let (k_best, k_zero) = (true_kpi(&best), true_kpi(&vec![0.0; best.len()]));
+        let regret = |x: &[f64]| (k_best - true_kpi(x)) / (k_best - k_zero);
+        let even = vec![budget / best.len() as f64; best.len()];
+        per_seed.push([
+            regret(&rec),
+            regret(&orc),
+            regret(&reference),
+            regret(&even),
+        ]);
+    }
+    let mean = |i: usize| per_seed.iter().map(|r| r[i]).sum::<f64>() / per_seed.len() as f64;
+    Ok(AllocationReport {
+        config: cfg.clone(),
+        regret: mean(0),
+        oracle_regret: mean(1),
+        last_quarter_regret: mean(2),
+        even_regret: mean(3),
+        per_seed,
     })
 }

@@ -117,3 +117,101 @@ pub fn forecast_table(f: &crate::scenario::Forecast) -> String {
     }
     o
 }
+
+/// Plans compared with a base plan.
+pub fn comparison_table(c: &crate::scenario::Comparison) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "\ncompared with `{}` (spend {}, KPI {}{}):",
+        c.base,
+        money(c.base_total_spend),
+        money(c.base_total_kpi),
+        if c.tail_periods > 0 {
+            format!(", incl. {} tail periods", c.tail_periods)
+        } else {
+            String::new()
+        }
+    );
+    let _ = writeln!(
+        o,
+        "{:<20} {:>10} {:>10} {:>12} {:>24} {:>9}",
+        "plan", "spend", "Δ spend", "Δ KPI", "interval", "incr. ROI"
+    );
+    for p in &c.plans {
+        let _ = writeln!(
+            o,
+            "{:<20} {:>10} {:>10} {:>12} {:>24} {:>9}",
+            p.name,
+            money(p.total_spend),
+            money(p.delta_spend),
+            money(p.delta_kpi),
+            format!(
+                "[{}, {}]",
+                money(p.delta_kpi_interval[0]),
+                money(p.delta_kpi_interval[1])
+            ),
+            p.incremental_roi
+                .map(|v| format!("{v:.2}"))
+                .unwrap_or_else(|| "—".into())
+        );
+    }
+    o
+}
+
+/// An optimizer recommendation as a table.
+pub fn recommendation_table(r: &crate::optimize::Recommendation) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "{} ({}), {} periods from {}: spend {} → expected KPI {} [{}, {}] (reference split: {})",
+        r.mode,
+        r.status,
+        r.horizon,
+        r.start,
+        money(r.total_spend),
+        money(r.expected_kpi),
+        money(r.expected_kpi_interval[0]),
+        money(r.expected_kpi_interval[1]),
+        money(r.reference_kpi)
+    );
+    if let Some(m) = &r.message {
+        let _ = writeln!(o, "note: {m}");
+    }
+    let _ = writeln!(
+        o,
+        "{:<16} {:>10} {:>12} {:>10} {:>12} {:>7} {:>9} {:>8}",
+        "channel", "reference", "recommended", "change", "contribution", "mROI", "status", "shadow"
+    );
+    for c in &r.channels {
+        let _ = writeln!(
+            o,
+            "{:<16} {:>10} {:>12} {:>10} {:>12} {:>7.2} {:>9} {:>8}{}",
+            c.name,
+            money(c.reference_spend),
+            money(c.recommended_spend),
+            money(c.change),
+            money(c.expected_contribution),
+            c.mroi,
+            c.status,
+            c.shadow_price
+                .map(|v| format!("{v:.3}"))
+                .unwrap_or_else(|| "—".into()),
+            if c.beyond_history {
+                "  (beyond observed spend)"
+            } else {
+                ""
+            }
+        );
+    }
+    let cert = &r.certificate;
+    let _ = writeln!(
+        o,
+        "certificate: budget shadow price {:.3} per unit; objective {} ≤ dual bound {} (gap {})",
+        cert.budget_shadow_price,
+        money(cert.objective),
+        money(cert.dual_bound),
+        money(cert.optimality_gap)
+    );
+    o
+}

@@ -16,6 +16,7 @@ use thiserror::Error;
 use crate::analysis::interval;
 use crate::data::{ControlData, Dataset, Panel};
 use crate::model::{Model, Params};
+use crate::transform::Saturation;
 
 /// Periods used for "recent" levels.
 const RECENT: usize = 13;
@@ -36,7 +37,7 @@ pub enum ScenarioError {
 
 /// A spend plan: `[channel][period]` spend per paid channel over the horizon (organic
 /// channels are ignored), summed over geos and split across geos by recent spend shares.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     /// Spend per channel (model channel order) per future period.
     pub spend: Vec<Vec<f64>>,
@@ -130,6 +131,10 @@ pub struct Forecast {
     pub total_kpi: f64,
     /// Interval of the total.
     pub total_kpi_interval: [f64; 2],
+    /// Planned spend over the horizon.
+    pub total_spend: f64,
+    /// Periods after the horizon counted in ROI and mROI (carryover tail; 0 = none).
+    pub tail_periods: usize,
     /// Per channel.
     pub channels: Vec<ChannelForecast>,
 }
@@ -148,8 +153,40 @@ pub struct ChannelForecast {
     /// Contribution of the planned spend itself (contribution minus what history alone
     /// would carry into the horizon) per unit of planned spend.
     pub roi: Option<f64>,
-    /// Extra horizon KPI per extra unit of spend for +1% planned spend in every period.
+    /// Extra KPI per extra unit of spend for +1% planned spend in every period.
     pub mroi: Option<f64>,
+    /// KPI the plan adds after the horizon (when a tail is counted).
+    pub carryover_after_horizon: Option<f64>,
+}
+
+/// Per geo split of a paid channel's planned spend: the geo's share of the channel's
+/// recent spend, and its recent input (exposure) per unit of spend.
+fn geo_split(ds: &Dataset, c: usize) -> Vec<(f64, f64)> {
+    let n = ds.n_periods();
+    let ng = ds.n_geos();
+    let recent = n.saturating_sub(RECENT)..n;
+    let ch = &ds.channels[c];
+    let Some(spend) = &ch.spend else {
+        return vec![(1.0 / ng as f64, 1.0); ng];
+    };
+    let recent_sum = |p: &Panel, g: usize| p.series(g)[recent.clone()].iter().sum::<f64>();
+    let total = spend.sum_over(recent.clone());
+    (0..ng)
+        .map(|g| {
+            let s = recent_sum(spend, g);
+            let share = if total > 0.0 {
+                s / total
+            } else {
+                1.0 / ng as f64
+            };
+            let ratio = if s > 0.0 {
+                recent_sum(&ch.input, g) / s
+            } else {
+                1.0
+            };
+            (share, ratio)
+        })
+        .collect()
 }
 
 /// The model's data extended by the plan's horizon.
@@ -172,38 +209,20 @@ pub fn extend(model: &Model, plan: &Plan) -> Dataset {
     e.dates
         .extend((1..=h).map(|k| ds.dates[n - 1] + step * k as i32));
     e.kpi = ext(&ds.kpi, &|_, _| 0.0);
-    let recent_sum = |p: &Panel, g: usize| p.series(g)[recent.clone()].iter().sum::<f64>();
     for (c, ch) in e.channels.iter_mut().enumerate() {
         let input = &ds.channels[c].input;
         match (&ds.channels[c].spend, model.channels[c].paid) {
             (Some(spend), true) => {
-                // Per geo: share of recent spend and recent exposure per unit of spend.
-                let total = spend.sum_over(recent.clone());
-                let share: Vec<f64> = (0..ng)
-                    .map(|g| {
-                        if total > 0.0 {
-                            recent_sum(spend, g) / total
-                        } else {
-                            1.0 / ng as f64
-                        }
-                    })
-                    .collect();
-                let ratio: Vec<f64> = (0..ng)
-                    .map(|g| {
-                        let s = recent_sum(spend, g);
-                        if s > 0.0 {
-                            recent_sum(input, g) / s
-                        } else {
-                            1.0
-                        }
-                    })
-                    .collect();
-                ch.input = ext(input, &|g, t| plan.spend[c][t] * share[g] * ratio[g]);
-                ch.spend = Some(ext(spend, &|g, t| plan.spend[c][t] * share[g]));
+                let split = geo_split(ds, c);
+                ch.input = ext(input, &|g, t| plan.spend[c][t] * split[g].0 * split[g].1);
+                ch.spend = Some(ext(spend, &|g, t| plan.spend[c][t] * split[g].0));
             }
             _ => {
                 let mean: Vec<f64> = (0..ng)
-                    .map(|g| recent_sum(input, g) / recent.len().max(1) as f64)
+                    .map(|g| {
+                        input.series(g)[recent.clone()].iter().sum::<f64>()
+                            / recent.len().max(1) as f64
+                    })
                     .collect();
                 ch.input = ext(input, &|g, _| mean[g]);
                 ch.spend = ch.spend.as_ref().map(|s| ext(s, &|_, _| 0.0));
@@ -239,77 +258,571 @@ pub fn extend(model: &Model, plan: &Plan) -> Dataset {
     e
 }
 
-fn horizon_total(p: &Panel, from: usize) -> Vec<f64> {
-    (from..p.n_periods)
-        .map(|t| (0..p.n_geos).map(|g| p.at(g, t)).sum())
-        .collect()
+/// How a channel's planned total is spread over the horizon's periods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Flighting {
+    /// The same spend every period.
+    #[default]
+    Even,
+    /// The channel's own pattern over the last `horizon` periods of the data (even if it
+    /// spent nothing then).
+    Historical,
 }
 
-/// Forecast a plan with the point estimate and every draw.
-pub fn forecast(model: &Model, plan: &Plan) -> Forecast {
-    let n = model.dataset.n_periods();
-    let e = extend(model, plan);
-    let run = |p: &Params| horizon_total(&model.predict(p, &e), n);
-    let point = run(&model.point);
-    let draws: Vec<Vec<f64>> = model.draws.iter().map(run).collect();
-    let mass = model.interval;
-    let kpi_interval = (0..point.len())
-        .map(|t| {
-            interval(
-                &draws.iter().map(|d| d[t]).collect::<Vec<_>>(),
-                mass,
-                point[t],
-            )
-        })
-        .collect();
-    let total = point.iter().sum::<f64>();
-    let total_draws: Vec<f64> = draws.iter().map(|d| d.iter().sum()).collect();
-    let no_plan = Plan {
-        spend: plan.spend.iter().map(|s| vec![0.0; s.len()]).collect(),
-    };
-    let e0 = extend(model, &no_plan);
-    let up = Plan {
-        spend: plan
-            .spend
-            .iter()
-            .map(|s| s.iter().map(|v| v * 1.01).collect())
-            .collect(),
-    };
-    let e1 = extend(model, &up);
-    let contrib = |p: &Params, c: usize, ds: &Dataset| -> f64 {
-        horizon_total(
-            &model.channel_contribution(&p.channels[c], c, &ds.channels[c].input),
-            n,
-        )
-        .iter()
-        .sum()
-    };
-    let channels = model
-        .channels
-        .iter()
-        .enumerate()
-        .map(|(c, info)| {
-            let spend: f64 = plan.spend[c].iter().sum();
-            let point_c = contrib(&model.point, c, &e);
-            let d: Vec<f64> = model.draws.iter().map(|p| contrib(p, c, &e)).collect();
-            let paid = info.paid && spend > 0.0;
-            ChannelForecast {
-                name: info.name.clone(),
-                spend,
-                contribution: point_c,
-                contribution_interval: interval(&d, mass, point_c),
-                roi: paid.then(|| (point_c - contrib(&model.point, c, &e0)) / spend),
-                mroi: paid.then(|| (contrib(&model.point, c, &e1) - point_c) / (0.01 * spend)),
-            }
-        })
-        .collect();
-    Forecast {
-        schema_version: 1,
-        dates: e.dates[n..].iter().map(|d| d.to_string()).collect(),
-        kpi_interval,
-        total_kpi: total,
-        total_kpi_interval: interval(&total_draws, mass, total),
-        kpi: point,
-        channels,
+impl std::str::FromStr for Flighting {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "even" => Ok(Flighting::Even),
+            "historical" => Ok(Flighting::Historical),
+            _ => Err(format!("unknown flighting `{s}` (even, historical)")),
+        }
     }
+}
+
+impl Flighting {
+    /// Per period weights over `h` periods, summing to 1, for channel `c` (national
+    /// spend). The historical pattern repeats if the data has fewer than `h` periods.
+    pub fn shape(self, ds: &Dataset, c: usize, h: usize) -> Vec<f64> {
+        let even = vec![1.0 / h.max(1) as f64; h];
+        let (Flighting::Historical, Some(spend)) = (self, &ds.channels[c].spend) else {
+            return even;
+        };
+        let n = ds.n_periods();
+        let start = n.saturating_sub(h);
+        let hist: Vec<f64> = (0..h)
+            .map(|t| {
+                let i = start + t % (n - start);
+                (0..ds.n_geos()).map(|g| spend.at(g, i)).sum()
+            })
+            .collect();
+        let total: f64 = hist.iter().sum();
+        if total > 0.0 {
+            hist.iter().map(|v| v / total).collect()
+        } else {
+            even
+        }
+    }
+}
+
+impl Plan {
+    /// Spread per channel totals (model channel order) over `h` periods.
+    pub fn from_totals(model: &Model, totals: &[f64], h: usize, flighting: Flighting) -> Plan {
+        Plan {
+            spend: totals
+                .iter()
+                .enumerate()
+                .map(|(c, &x)| {
+                    flighting
+                        .shape(&model.dataset, c, h)
+                        .iter()
+                        .map(|w| w * x)
+                        .collect()
+                })
+                .collect(),
+        }
+    }
+
+    /// Read per channel totals: a CSV with columns `channel,spend` (paid channels by
+    /// name; channels not listed get 0).
+    pub fn read_totals(path: &Path, model: &Model) -> Result<Vec<f64>, ScenarioError> {
+        let invalid = |message: String| ScenarioError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        };
+        let file = std::fs::File::open(path).map_err(|source| ScenarioError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut rdr = csv::Reader::from_reader(file);
+        let headers: Vec<String> = rdr
+            .headers()
+            .map_err(|e| invalid(e.to_string()))?
+            .iter()
+            .map(|h| h.trim().to_string())
+            .collect();
+        let col = |name: &str| {
+            headers
+                .iter()
+                .position(|h| h == name)
+                .ok_or_else(|| invalid(format!("missing column `{name}` (need channel,spend)")))
+        };
+        let (ci, si) = (col("channel")?, col("spend")?);
+        let mut totals = vec![0.0; model.channels.len()];
+        for rec in rdr.records() {
+            let rec = rec.map_err(|e| invalid(e.to_string()))?;
+            let line = rec.position().map(|p| p.line()).unwrap_or(0);
+            let name = rec.get(ci).unwrap_or("").trim();
+            let c = model
+                .channels
+                .iter()
+                .position(|c| c.paid && c.name == name)
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "row {line}, column `channel`: `{name}` is not a paid channel of the model"
+                    ))
+                })?;
+            let raw = rec.get(si).unwrap_or("").trim();
+            totals[c] = match raw.parse::<f64>() {
+                Ok(v) if v.is_finite() && v >= 0.0 => v,
+                _ => {
+                    return Err(invalid(format!(
+                        "row {line}, column `spend`: must be a number ≥ 0 (value `{raw}`)"
+                    )))
+                }
+            };
+        }
+        Ok(totals)
+    }
+
+    /// Total spend per channel.
+    pub fn totals(&self) -> Vec<f64> {
+        self.spend.iter().map(|s| s.iter().sum()).collect()
+    }
+
+    fn scaled(&self, f: f64) -> Plan {
+        Plan {
+            spend: self
+                .spend
+                .iter()
+                .map(|s| s.iter().map(|v| v * f).collect())
+                .collect(),
+        }
+    }
+}
+
+/// One parameter set's view of a paid channel over the window.
+#[derive(Debug, Clone)]
+struct ChannelState {
+    weights: Vec<f64>,
+    saturation: Saturation,
+    /// Per geo `coef · kpi_scale`.
+    amp: Vec<f64>,
+    /// Per geo, per window period: adstocked history carried in, in saturation units.
+    carry: Vec<Vec<f64>>,
+}
+
+#[derive(Debug, Clone)]
+struct SetState {
+    /// Per window period: baseline plus organic contributions, all geos.
+    fixed: Vec<f64>,
+    /// Per model channel (None for organic).
+    channels: Vec<Option<ChannelState>>,
+}
+
+/// A model prepared for fast forecasts over the `horizon` periods after its data (plus
+/// `tail` periods with no new spend, to count carryover beyond the horizon). Everything
+/// that does not depend on the plan (baseline, organic channels, carryover from history)
+/// is computed once here, for the point estimate and every draw; a plan then costs one
+/// short convolution and saturation per channel, geo and period.
+#[derive(Debug, Clone)]
+pub struct Horizon {
+    h: usize,
+    tail: usize,
+    dates: Vec<String>,
+    names: Vec<String>,
+    paid: Vec<bool>,
+    /// `[channel][geo]` saturation input per unit of national planned spend.
+    gain: Vec<Vec<f64>>,
+    /// Set 0 is the point estimate, then the draws.
+    sets: Vec<SetState>,
+    interval: f64,
+}
+
+/// Per parameter set results of one plan.
+struct Evaluation {
+    /// `[set][period]` KPI over the window.
+    kpi: Vec<Vec<f64>>,
+    /// `[set][channel][period]` contribution over the window.
+    contrib: Vec<Vec<Vec<f64>>>,
+}
+
+impl Horizon {
+    /// Prepare forecasts of `h` periods after the data, counting `tail` more periods.
+    pub fn new(model: &Model, h: usize, tail: usize) -> Horizon {
+        use rayon::prelude::*;
+        let ds = &model.dataset;
+        let (n, ng, w) = (ds.n_periods(), ds.n_geos(), h + tail);
+        let zero = Plan {
+            spend: vec![vec![0.0; w]; model.channels.len()],
+        };
+        let e = extend(model, &zero);
+        let gain: Vec<Vec<f64>> = (0..model.channels.len())
+            .map(|c| {
+                if !model.channels[c].paid || ds.channels[c].spend.is_none() {
+                    return Vec::new();
+                }
+                geo_split(ds, c)
+                    .iter()
+                    .enumerate()
+                    .map(|(g, (share, ratio))| share * ratio / model.channels[c].input_scale[g])
+                    .collect()
+            })
+            .collect();
+        let all: Vec<&Params> = std::iter::once(&model.point)
+            .chain(model.draws.iter())
+            .collect();
+        let sets = all
+            .par_iter()
+            .map(|p| {
+                let mut fixed = vec![0.0; w];
+                let mut row = vec![0.0; model.baseline.n_columns()];
+                for g in 0..ng {
+                    for (t, f) in fixed.iter_mut().enumerate() {
+                        model.baseline.row(&e, g, n + t, &mut row);
+                        let b: f64 = row.iter().zip(&p.baseline).map(|(x, b)| x * b).sum();
+                        *f += b * model.kpi_scale[g];
+                    }
+                }
+                let channels = (0..model.channels.len())
+                    .map(|c| {
+                        let cp = &p.channels[c];
+                        if gain[c].is_empty() {
+                            let contrib = model.channel_contribution(cp, c, &e.channels[c].input);
+                            for g in 0..ng {
+                                for (t, f) in fixed.iter_mut().enumerate() {
+                                    *f += contrib.at(g, n + t);
+                                }
+                            }
+                            return None;
+                        }
+                        let weights = cp.adstock.weights();
+                        let carry = (0..ng)
+                            .map(|g| {
+                                let hist = ds.channels[c].input.series(g);
+                                let inv = 1.0 / model.channels[c].input_scale[g];
+                                (0..w)
+                                    .map(|t| {
+                                        (t + 1..weights.len())
+                                            .filter(|l| *l <= n + t)
+                                            .map(|l| weights[l] * hist[n + t - l])
+                                            .sum::<f64>()
+                                            * inv
+                                    })
+                                    .collect()
+                            })
+                            .collect();
+                        Some(ChannelState {
+                            weights,
+                            saturation: cp.saturation,
+                            amp: (0..ng).map(|g| cp.coef * model.kpi_scale[g]).collect(),
+                            carry,
+                        })
+                    })
+                    .collect();
+                SetState { fixed, channels }
+            })
+            .collect();
+        let step = chrono::Duration::days(ds.spacing_days());
+        Horizon {
+            h,
+            tail,
+            dates: (1..=h)
+                .map(|k| (ds.dates[n - 1] + step * k as i32).to_string())
+                .collect(),
+            names: model.channels.iter().map(|c| c.name.clone()).collect(),
+            paid: gain.iter().map(|g| !g.is_empty()).collect(),
+            gain,
+            sets,
+            interval: model.interval,
+        }
+    }
+
+    /// Periods a plan needs after the horizon for its carryover to run out: the longest
+    /// adstock kernel over the point estimate and draws, minus one.
+    pub fn carryover_periods(model: &Model) -> usize {
+        std::iter::once(&model.point)
+            .chain(model.draws.iter())
+            .flat_map(|p| p.channels.iter().map(|c| c.adstock.max_lag()))
+            .max()
+            .unwrap_or(1)
+            .saturating_sub(1)
+    }
+
+    /// Planned periods.
+    pub fn horizon(&self) -> usize {
+        self.h
+    }
+
+    /// Periods counted after the horizon.
+    pub fn tail(&self) -> usize {
+        self.tail
+    }
+
+    /// Channel names in model order.
+    pub fn channel_names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// Whether channel `c` has spend to plan.
+    pub fn is_paid(&self, c: usize) -> bool {
+        self.paid[c]
+    }
+
+    /// Number of draws (parameter sets besides the point estimate).
+    pub fn n_draws(&self) -> usize {
+        self.sets.len() - 1
+    }
+
+    /// Interval mass of the model.
+    pub fn interval_mass(&self) -> f64 {
+        self.interval
+    }
+
+    /// Period start dates of the horizon.
+    pub fn dates(&self) -> &[String] {
+        &self.dates
+    }
+
+    /// KPI per window period not moved by the plan (baseline, organic channels), set `s`.
+    pub fn fixed_kpi(&self, s: usize) -> &[f64] {
+        &self.sets[s].fixed
+    }
+
+    /// Channel `c`'s contribution per window period under set `s` for planned national
+    /// spend `u` (horizon periods), summed over geos.
+    fn channel_series(&self, s: usize, c: usize, u: &[f64], out: &mut [f64]) {
+        out.iter_mut().for_each(|v| *v = 0.0);
+        let Some(st) = &self.sets[s].channels[c] else {
+            return;
+        };
+        let w = self.h + self.tail;
+        let mut conv = vec![0.0; w];
+        for (t, v) in conv.iter_mut().enumerate() {
+            *v = st
+                .weights
+                .iter()
+                .enumerate()
+                .filter(|(l, _)| *l <= t && t - l < u.len())
+                .map(|(l, wl)| wl * u[t - l])
+                .sum();
+        }
+        for (g, gain) in self.gain[c].iter().enumerate() {
+            for t in 0..w {
+                out[t] += st.amp[g] * st.saturation.eval(st.carry[g][t] + gain * conv[t]);
+            }
+        }
+    }
+
+    /// The kernel of channel `c`'s window contribution as a function of its total
+    /// spend `x` spread by `shape` (weights over the horizon): for set `s`,
+    /// `F(x) = Σ_i amp_i · S(a_i + x · b_i)` over geos and window periods.
+    pub fn response(&self, c: usize, shape: &[f64]) -> Option<Response> {
+        if !self.paid[c] {
+            return None;
+        }
+        let w = self.h + self.tail;
+        let mut conv = vec![0.0; w];
+        let sets = self
+            .sets
+            .iter()
+            .map(|set| {
+                let st = set.channels[c].as_ref().expect("paid channel state");
+                conv.iter_mut().for_each(|v| *v = 0.0);
+                for (t, v) in conv.iter_mut().enumerate() {
+                    for (l, wl) in st.weights.iter().enumerate().take(t + 1) {
+                        if t - l < shape.len() {
+                            *v += wl * shape[t - l];
+                        }
+                    }
+                }
+                let mut terms = Vec::new();
+                for (g, gain) in self.gain[c].iter().enumerate() {
+                    if st.amp[g] != 0.0 {
+                        terms.extend(
+                            st.carry[g]
+                                .iter()
+                                .zip(&conv)
+                                .map(|(a, v)| [st.amp[g], *a, gain * v]),
+                        );
+                    }
+                }
+                ResponseSet {
+                    saturation: st.saturation,
+                    terms,
+                }
+            })
+            .collect();
+        Some(Response { sets })
+    }
+
+    fn evaluate(&self, plan: &Plan) -> Evaluation {
+        use rayon::prelude::*;
+        let w = self.h + self.tail;
+        let (kpi, contrib) = (0..self.sets.len())
+            .into_par_iter()
+            .map(|s| {
+                let mut kpi = self.sets[s].fixed.clone();
+                let contrib: Vec<Vec<f64>> = (0..self.names.len())
+                    .map(|c| {
+                        let mut out = vec![0.0; w];
+                        if self.paid[c] {
+                            self.channel_series(s, c, &plan.spend[c], &mut out);
+                            kpi.iter_mut().zip(&out).for_each(|(k, v)| *k += v);
+                        }
+                        out
+                    })
+                    .collect();
+                (kpi, contrib)
+            })
+            .unzip();
+        Evaluation { kpi, contrib }
+    }
+
+    /// Forecast a plan (its horizon must match).
+    pub fn forecast(&self, plan: &Plan) -> Forecast {
+        let h = self.h;
+        let ev = self.evaluate(plan);
+        let zero = self.evaluate(&plan.scaled(0.0));
+        let up = self.evaluate(&plan.scaled(1.01));
+        let mass = self.interval;
+        let draws = 1..self.sets.len();
+        let iv = |f: &dyn Fn(usize) -> f64| {
+            let d: Vec<f64> = draws.clone().map(f).collect();
+            interval(&d, mass, f(0))
+        };
+        let kpi: Vec<f64> = ev.kpi[0][..h].to_vec();
+        let kpi_interval = (0..h).map(|t| iv(&|s| ev.kpi[s][t])).collect();
+        let total = |s: usize| ev.kpi[s][..h].iter().sum::<f64>();
+        let after = |e: &Evaluation, c: usize| e.contrib[0][c][h..].iter().sum::<f64>();
+        let channels = (0..self.names.len())
+            .map(|c| {
+                let spend: f64 = plan.spend[c].iter().sum();
+                let inside = |e: &Evaluation, s: usize| e.contrib[s][c][..h].iter().sum::<f64>();
+                let window = |e: &Evaluation| e.contrib[0][c].iter().sum::<f64>();
+                let paid = self.paid[c] && spend > 0.0;
+                ChannelForecast {
+                    name: self.names[c].clone(),
+                    spend,
+                    contribution: inside(&ev, 0),
+                    contribution_interval: iv(&|s| inside(&ev, s)),
+                    roi: paid.then(|| (window(&ev) - window(&zero)) / spend),
+                    mroi: paid.then(|| (window(&up) - window(&ev)) / (0.01 * spend)),
+                    carryover_after_horizon: (self.tail > 0 && self.paid[c])
+                        .then(|| after(&ev, c) - after(&zero, c)),
+                }
+            })
+            .collect();
+        Forecast {
+            schema_version: 1,
+            dates: self.dates.clone(),
+            kpi,
+            kpi_interval,
+            total_kpi: total(0),
+            total_kpi_interval: iv(&total),
+            total_spend: plan.spend.iter().flatten().sum(),
+            tail_periods: self.tail,
+            channels,
+        }
+    }
+
+    /// Compare plans against a base plan: Δ KPI (with paired intervals over the draws),
+    /// Δ spend and incremental ROI. KPI counts the tail when the horizon has one.
+    pub fn compare(&self, base: (&str, &Plan), others: &[(String, Plan)]) -> Comparison {
+        let window_total = |e: &Evaluation, s: usize| e.kpi[s].iter().sum::<f64>();
+        let b = self.evaluate(base.1);
+        let b_spend: f64 = base.1.spend.iter().flatten().sum();
+        let plans = others
+            .iter()
+            .map(|(name, plan)| {
+                let e = self.evaluate(plan);
+                let spend: f64 = plan.spend.iter().flatten().sum();
+                let delta = |s: usize| window_total(&e, s) - window_total(&b, s);
+                let d: Vec<f64> = (1..self.sets.len()).map(delta).collect();
+                let dk = delta(0);
+                let ds = spend - b_spend;
+                PlanDelta {
+                    name: name.clone(),
+                    total_spend: spend,
+                    total_kpi: window_total(&e, 0),
+                    delta_spend: ds,
+                    delta_kpi: dk,
+                    delta_kpi_interval: interval(&d, self.interval, dk),
+                    incremental_roi: (ds.abs() > 1e-9 * b_spend.max(1.0)).then(|| dk / ds),
+                }
+            })
+            .collect();
+        Comparison {
+            schema_version: 1,
+            base: base.0.to_string(),
+            base_total_spend: b_spend,
+            base_total_kpi: window_total(&b, 0),
+            tail_periods: self.tail,
+            plans,
+        }
+    }
+}
+
+/// One parameter set of a [`Response`].
+#[derive(Debug, Clone)]
+pub struct ResponseSet {
+    saturation: Saturation,
+    /// `[amp, a, b]`: contributes `amp · S(a + x · b)`.
+    terms: Vec<[f64; 3]>,
+}
+
+impl ResponseSet {
+    /// Window contribution and its derivative at total spend `x`.
+    #[inline]
+    pub fn value_and_slope(&self, x: f64) -> (f64, f64) {
+        let (mut f, mut d) = (0.0, 0.0);
+        for [amp, a, b] in &self.terms {
+            let (v, s) = self.saturation.value_and_slope(a + x * b);
+            f += amp * v;
+            if *b != 0.0 {
+                d += amp * b * s;
+            }
+        }
+        (f, d)
+    }
+}
+
+/// A channel's window contribution as a function of its total planned spend, for the
+/// point estimate (set 0) and every draw.
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// Set 0 is the point estimate, then the draws.
+    pub sets: Vec<ResponseSet>,
+}
+
+/// Forecast a plan with the point estimate and every draw (no tail).
+pub fn forecast(model: &Model, plan: &Plan) -> Forecast {
+    Horizon::new(model, plan.horizon(), 0).forecast(plan)
+}
+
+/// A plan compared with the base plan.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlanDelta {
+    /// Plan name (file stem).
+    pub name: String,
+    /// Total spend.
+    pub total_spend: f64,
+    /// KPI over the horizon (and tail, if counted).
+    pub total_kpi: f64,
+    /// Spend minus the base plan's.
+    pub delta_spend: f64,
+    /// KPI minus the base plan's.
+    pub delta_kpi: f64,
+    /// Interval of the KPI difference (paired over draws).
+    pub delta_kpi_interval: [f64; 2],
+    /// Δ KPI / Δ spend (None when spend is unchanged).
+    pub incremental_roi: Option<f64>,
+}
+
+/// Plans compared with a base plan.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Comparison {
+    /// Schema version.
+    pub schema_version: u32,
+    /// Base plan name.
+    pub base: String,
+    /// Base plan spend.
+    pub base_total_spend: f64,
+    /// Base plan KPI.
+    pub base_total_kpi: f64,
+    /// Periods after the horizon counted in KPI.
+    pub tail_periods: usize,
+    /// The other plans.
+    pub plans: Vec<PlanDelta>,
 }

@@ -67,6 +67,10 @@ pub struct ChannelTruth {
     pub half_saturation: f64,
     /// Hill slope.
     pub slope: f64,
+    /// Response amplitude for a national series: contribution per period is
+    /// `amplitude · hill(adstock(spend) / scale)` (geos get their size share of it).
+    #[serde(default)]
+    pub amplitude: f64,
 }
 
 /// Ground truth of a simulation.
@@ -285,6 +289,7 @@ pub fn simulate(cfg: &SimConfig) -> Simulation {
             max_lag,
             half_saturation: k,
             slope: s_,
+            amplitude: amp,
         });
         contrib.push(series);
     }
@@ -394,6 +399,27 @@ impl Simulation {
 }
 
 impl Truth {
+    /// A model whose media parameters are the truth (national simulations fitted on the
+    /// truth window): `fitted` with its channel transforms and coefficients replaced and
+    /// no draws. Its baseline stays the fitted one.
+    pub fn true_model(&self, fitted: &crate::Model) -> crate::Model {
+        let mut m = fitted.clone();
+        for (c, t) in m.point.channels.iter_mut().zip(&self.channels) {
+            c.adstock = Adstock::Geometric {
+                decay: t.decay,
+                max_lag: t.max_lag,
+                normalize: true,
+            };
+            c.saturation = Saturation::Hill {
+                k: t.half_saturation,
+                s: t.slope,
+            };
+            c.coef = t.amplitude / m.kpi_scale[0];
+        }
+        m.draws.clear();
+        m
+    }
+
     /// The oracle variant of a spec: every channel's adstock and saturation parameters
     /// pinned to the truth (bounds `[v, v]`), so only linear coefficients are estimated.
     pub fn oracle_spec(&self, spec: &crate::spec::Spec) -> crate::spec::Spec {

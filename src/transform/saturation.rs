@@ -102,6 +102,34 @@ impl Saturation {
         }
     }
 
+    /// Value and derivative in `x` (Hill: `f' = f² · s · (k/x)^s / x`).
+    #[inline]
+    pub fn value_and_slope(&self, x: f64) -> (f64, f64) {
+        match *self {
+            Saturation::Hill { k, s } => {
+                if x <= 0.0 {
+                    let slope = if s < 1.0 {
+                        f64::INFINITY
+                    } else if s == 1.0 {
+                        1.0 / k
+                    } else {
+                        0.0
+                    };
+                    return (0.0, slope);
+                }
+                let q = (k / x).powf(s);
+                let f = 1.0 / (1.0 + q);
+                (f, f * f * s * q / x)
+            }
+            Saturation::Logistic { lambda } => {
+                let e = (-lambda * x.max(0.0)).exp();
+                let f = (1.0 - e) / (1.0 + e);
+                (f, 2.0 * lambda * e / ((1.0 + e) * (1.0 + e)))
+            }
+            Saturation::None => (x.max(0.0), 1.0),
+        }
+    }
+
     /// Value, derivative in `x`, and derivatives in the free parameters (written to
     /// `dparams`, in [`SaturationKind::param_names`] order).
     #[inline]

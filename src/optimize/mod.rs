@@ -1,0 +1,914 @@
+//! Budget allocation: recommend per channel spend over the next `horizon` periods.
+//!
+//! Each paid channel's total spend is spread over the horizon by a flighting shape, and
+//! its window contribution (carryover from history included, and optionally the tail
+//! after the horizon) becomes a one-dimensional response `F_c(x)` per parameter set.
+//! Because channels add up, the problem is separable; [`solve`] finds the global
+//! optimum over S-shaped curves and certifies it (marginal returns, binding bounds,
+//! shadow prices, a dual bound on the optimum).
+//!
+//! Goals:
+//! - fixed budget: maximise KPI with `Σ x = B` (or profit `m · KPI − spend` with
+//!   `Σ x ≤ B`);
+//! - target KPI: the least spend whose expected KPI reaches a target;
+//! - target efficiency: spend while marginal KPI per unit of spend stays ≥ a threshold
+//!   (`Σ F_c(x_c) − θ Σ x_c` is maximal exactly where every interior channel's marginal
+//!   return equals `θ`).
+
+pub mod curve;
+pub mod solve;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::analysis::{interval, quantile};
+use crate::model::Model;
+use crate::scenario::{Flighting, Horizon, Plan, Response};
+use crate::spec::KpiKind;
+pub use curve::Curve;
+pub use solve::{Budget, Feasible};
+
+/// Schema version of [`Recommendation`].
+pub const RECOMMENDATION_SCHEMA_VERSION: u32 = 1;
+
+/// Errors from the optimizer: all of them are about the request.
+#[derive(Debug, Error)]
+pub enum OptimizeError {
+    /// A constraint names a channel the model does not plan.
+    #[error("unknown channel `{name}` in {context} (paid channels: {known})")]
+    UnknownChannel {
+        /// The name given.
+        name: String,
+        /// Where it was given.
+        context: String,
+        /// The channels that exist.
+        known: String,
+    },
+    /// A bad value in the request.
+    #[error("{0}")]
+    Invalid(String),
+    /// The constraints cannot all hold.
+    #[error("infeasible: {0}")]
+    Infeasible(String),
+}
+
+/// An amount of spend: currency, or a percentage of the channel's reference spend.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Amount {
+    /// Currency over the horizon.
+    Currency(f64),
+    /// Percent of the reference spend (spend over the last `horizon` periods).
+    PercentOfReference(f64),
+}
+
+impl std::str::FromStr for Amount {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        let (num, pct) = match s.strip_suffix('%') {
+            Some(n) => (n.trim(), true),
+            None => (s, false),
+        };
+        match num.parse::<f64>() {
+            Ok(v) if v.is_finite() && v >= 0.0 => Ok(if pct {
+                Amount::PercentOfReference(v)
+            } else {
+                Amount::Currency(v)
+            }),
+            _ => Err(format!(
+                "`{s}` is not an amount ≥ 0 (currency, or percent of reference like `130%`)"
+            )),
+        }
+    }
+}
+
+impl Amount {
+    /// In currency, given the reference spend.
+    pub fn resolve(self, reference: f64) -> f64 {
+        match self {
+            Amount::Currency(v) => v,
+            Amount::PercentOfReference(p) => reference * p / 100.0,
+        }
+    }
+}
+
+/// Constraints on one channel.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelRule {
+    /// Lowest total spend.
+    pub min: Option<Amount>,
+    /// Highest total spend.
+    pub max: Option<Amount>,
+    /// Minimum buy: either off or at least this much.
+    pub min_buy: Option<Amount>,
+    /// Spend exactly this much.
+    pub lock: Option<Amount>,
+    /// Must spend something.
+    #[serde(default)]
+    pub on: bool,
+    /// Must spend nothing.
+    #[serde(default)]
+    pub off: bool,
+}
+
+/// What to achieve.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum Goal {
+    /// Spend the budget (exactly for the KPI objective, at most for profit).
+    FixedBudget {
+        /// Total budget over the horizon.
+        budget: f64,
+    },
+    /// Least spend whose expected window KPI (baseline included) reaches the target.
+    TargetKpi {
+        /// KPI target over the window.
+        target: f64,
+    },
+    /// Spend while the marginal KPI per unit of spend stays at or above `threshold`
+    /// (marginal ROI for revenue KPIs; 1 / marginal CPA for conversions).
+    TargetEfficiency {
+        /// Marginal KPI per unit of spend.
+        threshold: f64,
+    },
+}
+
+/// What the fixed budget maximises.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Objective {
+    /// KPI.
+    #[default]
+    Kpi,
+    /// `margin · KPI − spend`.
+    Profit {
+        /// Profit per KPI unit.
+        margin: f64,
+    },
+}
+
+/// Which summary of the uncertainty draws to optimise.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Risk {
+    /// The point estimate.
+    Point,
+    /// The mean over draws (the point estimate when the model has none).
+    #[default]
+    Mean,
+    /// A lower quantile of each channel's contribution over draws (a cautious plan:
+    /// channels whose effect is uncertain are discounted).
+    Quantile {
+        /// In (0, 1), e.g. 0.1.
+        q: f64,
+    },
+}
+
+/// An optimisation request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    /// Periods to plan.
+    pub horizon: usize,
+    /// Goal.
+    pub goal: Goal,
+    /// Spend cap for target goals (and the budget for profit); none = channel caps only.
+    pub budget_cap: Option<f64>,
+    /// Objective for the fixed budget.
+    pub objective: Objective,
+    /// Which view of the draws to optimise.
+    pub risk: Risk,
+    /// How each channel's total is spread over the horizon.
+    pub flighting: Flighting,
+    /// Count the KPI that horizon spend creates after the horizon (carryover tail).
+    pub count_tail: bool,
+    /// Keep every channel within ± this fraction of its reference spend.
+    pub within: Option<f64>,
+    /// Per channel constraints by name.
+    pub rules: Vec<(String, ChannelRule)>,
+    /// Budget grid steps of the dynamic programme.
+    pub grid_steps: usize,
+}
+
+impl Request {
+    /// A fixed-budget KPI request with defaults.
+    pub fn fixed_budget(budget: f64, horizon: usize) -> Request {
+        Request {
+            horizon,
+            goal: Goal::FixedBudget { budget },
+            budget_cap: None,
+            objective: Objective::Kpi,
+            risk: Risk::Mean,
+            flighting: Flighting::Even,
+            count_tail: false,
+            within: None,
+            rules: Vec::new(),
+            grid_steps: DEFAULT_GRID_STEPS,
+        }
+    }
+}
+
+/// Default budget grid of the dynamic programme.
+pub const DEFAULT_GRID_STEPS: usize = 1000;
+/// Interpolation intervals per channel curve.
+const CURVE_INTERVALS: usize = 64;
+/// Cap per channel in target modes when none is given: this multiple of the reference.
+pub const DEFAULT_TARGET_CAP: f64 = 3.0;
+
+/// One channel of a recommendation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChannelRecommendation {
+    /// Channel name.
+    pub name: String,
+    /// Spend over the last `horizon` periods of the data.
+    pub reference_spend: f64,
+    /// Recommended spend over the horizon.
+    pub recommended_spend: f64,
+    /// Recommended minus reference.
+    pub change: f64,
+    /// Contribution in the window (carryover from history included).
+    pub expected_contribution: f64,
+    /// Interval of the contribution.
+    pub expected_contribution_interval: [f64; 2],
+    /// Marginal KPI per extra unit of spend at the recommendation.
+    pub mroi: f64,
+    /// Marginal cost per extra KPI unit (conversion KPIs).
+    pub marginal_cpa: Option<f64>,
+    /// Binding bound: `"min"`, `"max"` or null.
+    pub bound: Option<String>,
+    /// `interior`, `at_min`, `at_max`, `off` or `locked`.
+    pub status: String,
+    /// Objective gained per unit of relaxing the binding bound (budget moved from the
+    /// other channels at the budget's shadow price).
+    pub shadow_price: Option<f64>,
+    /// Per period spend above the most the channel ever spent in one period: the
+    /// response there is extrapolated.
+    pub beyond_history: bool,
+}
+
+/// Summary of the KPI over the draws.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KpiDistribution {
+    /// Mean over draws (point estimate if none).
+    pub mean: f64,
+    /// Standard deviation over draws.
+    pub sd: f64,
+    /// `[q, value]` for q in 5, 10, 25, 50, 75, 90, 95 %.
+    pub quantiles: Vec<[f64; 2]>,
+}
+
+/// Why the answer is optimal.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Certificate {
+    /// How it was solved.
+    pub method: String,
+    /// Budget grid steps.
+    pub grid_steps: usize,
+    /// Objective per extra unit of budget (0 when the budget does not bind).
+    pub budget_shadow_price: f64,
+    /// Objective value reached (`kpi` or `profit` units, window media contribution).
+    pub objective: f64,
+    /// Upper bound on any feasible allocation's objective (Lagrangian dual).
+    pub dual_bound: f64,
+    /// `dual_bound − objective`: the optimum is at most this much better.
+    pub optimality_gap: f64,
+}
+
+/// The optimizer's answer (schema of `mixcast optimize --json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Recommendation {
+    /// Schema version.
+    pub schema_version: u32,
+    /// `fixed_budget`, `target_kpi` or `target_efficiency`.
+    pub mode: String,
+    /// `optimal`, or `unreachable` (target KPI beyond what the constraints allow).
+    pub status: String,
+    /// Explanation for non-optimal statuses.
+    pub message: Option<String>,
+    /// Planned periods.
+    pub horizon: usize,
+    /// Periods after the horizon counted in the KPI.
+    pub tail_periods: usize,
+    /// First planned period.
+    pub start: String,
+    /// `kpi` or `profit`.
+    pub objective: String,
+    /// Risk view optimised.
+    pub risk: Risk,
+    /// Flighting.
+    pub flighting: Flighting,
+    /// The budget given (fixed budget), else the recommended total.
+    pub total_budget: f64,
+    /// Recommended total spend.
+    pub total_spend: f64,
+    /// Expected KPI over the window (baseline included).
+    pub expected_kpi: f64,
+    /// Interval.
+    pub expected_kpi_interval: [f64; 2],
+    /// KPI over the draws.
+    pub kpi_distribution: KpiDistribution,
+    /// Expected KPI keeping every channel at its reference spend.
+    pub reference_kpi: f64,
+    /// Target (target KPI mode) or threshold (target efficiency).
+    pub target: Option<f64>,
+    /// Per channel.
+    pub channels: Vec<ChannelRecommendation>,
+    /// Optimality certificate.
+    pub certificate: Certificate,
+    /// Per period spend, `[period][channel]` in `channels` order.
+    #[serde(skip)]
+    pub plan: Plan,
+    /// Period dates of the plan.
+    #[serde(skip)]
+    pub dates: Vec<String>,
+}
+
+impl Recommendation {
+    /// The per period plan as CSV (`period,<channel>…`), readable by `mixcast scenario`.
+    pub fn plan_csv(&self) -> String {
+        let mut out = String::from("period");
+        for c in &self.channels {
+            out.push(',');
+            out.push_str(&c.name);
+        }
+        out.push('\n');
+        for (t, d) in self.dates.iter().enumerate() {
+            out.push_str(d);
+            for s in &self.plan.spend {
+                out.push_str(&format!(",{:.2}", s[t]));
+            }
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// Aggregate per-set values by the risk view (set 0 = point estimate).
+fn aggregate(risk: Risk, v: &[f64]) -> f64 {
+    let draws = &v[1..];
+    match risk {
+        _ if draws.is_empty() => v[0],
+        Risk::Point => v[0],
+        Risk::Mean => draws.iter().sum::<f64>() / draws.len() as f64,
+        Risk::Quantile { q } => quantile(draws, q),
+    }
+}
+
+/// The view of "expected" figures: the point estimate for `Risk::Point`, else the mean.
+fn expected_view(risk: Risk) -> Risk {
+    match risk {
+        Risk::Point => Risk::Point,
+        _ => Risk::Mean,
+    }
+}
+
+/// Tabulate a channel's objective curve under a risk view.
+fn risk_curve(resp: &Response, risk: Risk, x_max: f64) -> Curve {
+    let sets: &[_] = match risk {
+        Risk::Point => &resp.sets[..1],
+        _ if resp.sets.len() == 1 => &resp.sets[..1],
+        _ => &resp.sets[1..],
+    };
+    Curve::tabulate(x_max, CURVE_INTERVALS, |x| {
+        let vs: Vec<(f64, f64)> = sets.iter().map(|s| s.value_and_slope(x)).collect();
+        match risk {
+            Risk::Quantile { q } if vs.len() > 1 => {
+                let mut sorted = vs.clone();
+                sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+                let pos = q.clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
+                let (i, fr) = (pos.floor() as usize, pos.fract());
+                let j = (i + 1).min(sorted.len() - 1);
+                (
+                    sorted[i].0 + fr * (sorted[j].0 - sorted[i].0),
+                    sorted[i].1 + fr * (sorted[j].1 - sorted[i].1),
+                )
+            }
+            _ => {
+                let n = vs.len() as f64;
+                let (f, d) = vs.iter().fold((0.0, 0.0), |(f, d), (a, b)| (f + a, d + b));
+                (f / n, d / n)
+            }
+        }
+    })
+}
+
+/// Prepared state for repeated optimisations on one model and horizon.
+pub struct Planner<'a> {
+    model: &'a Model,
+    horizon: Horizon,
+}
+
+impl<'a> Planner<'a> {
+    /// Prepare (baseline, carryover, draws) for `h` periods, counting the carryover
+    /// tail when `count_tail`.
+    pub fn new(model: &'a Model, h: usize, count_tail: bool) -> Planner<'a> {
+        let tail = if count_tail {
+            Horizon::carryover_periods(model)
+        } else {
+            0
+        };
+        Planner {
+            model,
+            horizon: Horizon::new(model, h, tail),
+        }
+    }
+
+    /// The prepared horizon.
+    pub fn horizon(&self) -> &Horizon {
+        &self.horizon
+    }
+
+    /// Per channel spend over the last `h` periods of the data (0 for organic).
+    pub fn reference_spend(&self) -> Vec<f64> {
+        let ds = &self.model.dataset;
+        let n = ds.n_periods();
+        let h = self.horizon.horizon();
+        ds.channels
+            .iter()
+            .map(|c| {
+                c.spend
+                    .as_ref()
+                    .map(|s| s.sum_over(n.saturating_sub(h)..n))
+                    .unwrap_or(0.0)
+            })
+            .collect()
+    }
+
+    /// Solve a request.
+    pub fn optimize(&self, req: &Request) -> Result<Recommendation, OptimizeError> {
+        optimize_with(self, req)
+    }
+}
+
+/// Optimise a request on a model.
+pub fn optimize(model: &Model, req: &Request) -> Result<Recommendation, OptimizeError> {
+    validate(req)?;
+    Planner::new(model, req.horizon, req.count_tail).optimize(req)
+}
+
+fn validate(req: &Request) -> Result<(), OptimizeError> {
+    let bad = |m: String| Err(OptimizeError::Invalid(m));
+    if req.horizon == 0 {
+        return bad("horizon must be at least 1 period".into());
+    }
+    let pos = |v: f64| v.is_finite() && v >= 0.0;
+    match req.goal {
+        Goal::FixedBudget { budget } if !pos(budget) => {
+            return bad(format!("budget must be a number ≥ 0 (got {budget})"))
+        }
+        Goal::TargetKpi { target } if !target.is_finite() => {
+            return bad(format!("target KPI must be a number (got {target})"))
+        }
+        Goal::TargetEfficiency { threshold } if !(pos(threshold) && threshold > 0.0) => {
+            return bad(format!(
+                "efficiency threshold must be a number > 0 (got {threshold})"
+            ))
+        }
+        _ => {}
+    }
+    if let Some(cap) = req.budget_cap {
+        if !pos(cap) {
+            return bad(format!("budget must be a number ≥ 0 (got {cap})"));
+        }
+    }
+    if let Objective::Profit { margin } = req.objective {
+        if !(pos(margin) && margin > 0.0) {
+            return bad(format!("margin must be a number > 0 (got {margin})"));
+        }
+    }
+    if let Risk::Quantile { q } = req.risk {
+        if !(q > 0.0 && q < 1.0) {
+            return bad(format!("risk quantile must be in (0, 1) (got {q})"));
+        }
+    }
+    if let Some(w) = req.within {
+        if !pos(w) {
+            return bad(format!("--within must be a fraction ≥ 0 (got {w})"));
+        }
+    }
+    if req.grid_steps < 10 || req.grid_steps > 100_000 {
+        return bad(format!(
+            "grid steps must be in 10..=100000 (got {})",
+            req.grid_steps
+        ));
+    }
+    Ok(())
+}
+
+/// Channel feasible sets and whether each is locked.
+fn feasible_sets(
+    p: &Planner,
+    req: &Request,
+    paid: &[usize],
+    reference: &[f64],
+) -> Result<(Vec<Feasible>, Vec<bool>), OptimizeError> {
+    let names = p.horizon.channel_names();
+    let known = || {
+        paid.iter()
+            .map(|&c| names[c].as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for (name, _) in &req.rules {
+        if !paid.iter().any(|&c| &names[c] == name) {
+            return Err(OptimizeError::UnknownChannel {
+                name: name.clone(),
+                context: "channel constraints".into(),
+                known: known(),
+            });
+        }
+    }
+    let ds = &p.model.dataset;
+    let h = p.horizon.horizon();
+    let target_mode = !matches!(req.goal, Goal::FixedBudget { .. });
+    let budget = match req.goal {
+        Goal::FixedBudget { budget } => Some(budget),
+        _ => req.budget_cap,
+    };
+    let mut feas = Vec::new();
+    let mut locked = Vec::new();
+    for (i, &c) in paid.iter().enumerate() {
+        let r0 = reference[i];
+        let mut f = Feasible {
+            lo: 0.0,
+            hi: f64::INFINITY,
+            off_allowed: false,
+        };
+        if let Some(w) = req.within {
+            f.lo = r0 * (1.0 - w).max(0.0);
+            f.hi = r0 * (1.0 + w);
+        }
+        if target_mode && f.hi.is_infinite() {
+            // Typical spend over `h` periods, for channels that were dark recently.
+            let n = ds.n_periods();
+            let typical = ds.channels[c]
+                .spend
+                .as_ref()
+                .map(|s| s.sum_over(0..n) * h as f64 / n as f64)
+                .unwrap_or(0.0);
+            f.hi = DEFAULT_TARGET_CAP * r0.max(typical);
+        }
+        let rule = req
+            .rules
+            .iter()
+            .filter(|(n, _)| *n == names[c])
+            .map(|(_, r)| r.clone())
+            .fold(ChannelRule::default(), |a, b| ChannelRule {
+                min: b.min.or(a.min),
+                max: b.max.or(a.max),
+                min_buy: b.min_buy.or(a.min_buy),
+                lock: b.lock.or(a.lock),
+                on: a.on || b.on,
+                off: a.off || b.off,
+            });
+        let name = &names[c];
+        if let Some(m) = rule.min {
+            f.lo = m.resolve(r0);
+        }
+        if let Some(m) = rule.max {
+            f.hi = m.resolve(r0);
+        }
+        if let Some(m) = rule.min_buy {
+            f.lo = f.lo.max(m.resolve(r0));
+            f.off_allowed = !rule.on && rule.min.is_none();
+        }
+        if rule.on && f.lo <= 0.0 {
+            let scale = budget.unwrap_or(0.0).max(r0);
+            f.lo = 1e-3 * scale.max(1.0);
+        }
+        let mut is_locked = false;
+        if let Some(v) = rule.lock {
+            let v = v.resolve(r0);
+            f = Feasible {
+                lo: v,
+                hi: v,
+                off_allowed: false,
+            };
+            is_locked = true;
+        }
+        if rule.off {
+            if rule.on
+                || rule.lock.is_some_and(|v| v.resolve(r0) > 0.0)
+                || rule.min.is_some_and(|v| v.resolve(r0) > 0.0)
+            {
+                return Err(OptimizeError::Infeasible(format!(
+                    "channel `{name}` is both off and required to spend"
+                )));
+            }
+            f = Feasible {
+                lo: 0.0,
+                hi: 0.0,
+                off_allowed: false,
+            };
+            is_locked = true;
+        }
+        if let Some(b) = budget {
+            f.hi = f.hi.min(b);
+        }
+        if f.lo > f.hi + 1e-9 * f.hi.abs().max(1.0) {
+            return Err(OptimizeError::Infeasible(format!(
+                "channel `{name}`: minimum {:.2} is above its maximum {:.2}",
+                f.lo, f.hi
+            )));
+        }
+        f.lo = f.lo.min(f.hi);
+        feas.push(f);
+        locked.push(is_locked);
+    }
+    Ok((feas, locked))
+}
+
+fn optimize_with(p: &Planner, req: &Request) -> Result<Recommendation, OptimizeError> {
+    validate(req)?;
+    let hz = &p.horizon;
+    if req.horizon != hz.horizon() {
+        return Err(OptimizeError::Invalid(format!(
+            "request horizon {} differs from the prepared horizon {}",
+            req.horizon,
+            hz.horizon()
+        )));
+    }
+    let model = p.model;
+    let ds = &model.dataset;
+    let h = hz.horizon();
+    let names = hz.channel_names();
+    let paid: Vec<usize> = (0..names.len()).filter(|&c| hz.is_paid(c)).collect();
+    if paid.is_empty() {
+        return Err(OptimizeError::Invalid(
+            "the model has no paid channels to allocate".into(),
+        ));
+    }
+    let all_ref = p.reference_spend();
+    let reference: Vec<f64> = paid.iter().map(|&c| all_ref[c]).collect();
+    let (feas, locked) = feasible_sets(p, req, &paid, &reference)?;
+    let shapes: Vec<Vec<f64>> = paid
+        .iter()
+        .map(|&c| req.flighting.shape(ds, c, h))
+        .collect();
+    let responses: Vec<Response> = paid
+        .iter()
+        .zip(&shapes)
+        .map(|(&c, s)| hz.response(c, s).expect("paid channel"))
+        .collect();
+    // The largest total any channel might get.
+    let span = match req.goal {
+        Goal::FixedBudget { budget } => budget,
+        _ => feas
+            .iter()
+            .map(|f| f.hi)
+            .sum::<f64>()
+            .min(req.budget_cap.unwrap_or(f64::INFINITY)),
+    };
+    let curves: Vec<Curve> = responses
+        .par_iter()
+        .zip(&feas)
+        .map(|(r, f)| risk_curve(r, req.risk, f.hi.min(span).max(1e-9 * span.max(1.0))))
+        .collect();
+    let n_sets = hz.n_draws() + 1;
+    let fixed_sets: Vec<f64> = (0..n_sets).map(|s| hz.fixed_kpi(s).iter().sum()).collect();
+    let fixed = aggregate(req.risk, &fixed_sets);
+    let (margin, profit) = match req.objective {
+        Objective::Kpi => (1.0, false),
+        Objective::Profit { margin } => (margin, true),
+    };
+    let steps = req.grid_steps;
+    let mut status = "optimal".to_string();
+    let mut message = None;
+    let (mode, sol, target) = match req.goal {
+        Goal::FixedBudget { budget } => {
+            let (b, theta) = if profit {
+                (Budget::AtMost(budget), 1.0 / margin)
+            } else {
+                (Budget::Exactly(budget), 0.0)
+            };
+            let sol = solve::solve(&curves, &feas, b, theta, steps)
+                .map_err(|e| OptimizeError::Infeasible(e.0))?;
+            ("fixed_budget", sol, None)
+        }
+        Goal::TargetEfficiency { threshold } => {
+            let cap = span;
+            let sol = solve::solve(&curves, &feas, Budget::AtMost(cap), threshold, steps)
+                .map_err(|e| OptimizeError::Infeasible(e.0))?;
+            ("target_efficiency", sol, Some(threshold))
+        }
+        Goal::TargetKpi { target } => {
+            let need = target - fixed;
+            solve::check(&feas, Budget::AtMost(span))
+                .map_err(|e| OptimizeError::Infeasible(e.0))?;
+            let fr = solve::Frontier::new(&curves, &feas, span, 0.0, steps);
+            let reach = fr.value.iter().position(|v| *v >= need);
+            let sol = match reach {
+                None => {
+                    let best = (0..fr.value.len())
+                        .max_by(|&i, &j| fr.value[i].total_cmp(&fr.value[j]))
+                        .unwrap_or(0);
+                    if !fr.value[best].is_finite() {
+                        return Err(OptimizeError::Infeasible(
+                            "no allocation meets the channel constraints".into(),
+                        ));
+                    }
+                    status = "unreachable".into();
+                    message = Some(format!(
+                        "the target {target:.2} is out of reach: the most the constraints allow is {:.2}",
+                        fr.value[best] + fixed
+                    ));
+                    let b = fr.budget_of(best);
+                    solve::finish(
+                        &curves,
+                        &feas,
+                        Budget::Exactly(b),
+                        0.0,
+                        fr.allocation(best),
+                        fr.delta,
+                    )
+                }
+                Some(k) => {
+                    let x0 = fr.allocation(k);
+                    let at = |b: f64| {
+                        solve::finish(
+                            &curves,
+                            &feas,
+                            Budget::Exactly(b),
+                            0.0,
+                            x0.clone(),
+                            fr.delta,
+                        )
+                    };
+                    let (mut lo, mut hi) = (fr.budget_of(k.saturating_sub(1)), fr.budget_of(k));
+                    let mut best = at(hi);
+                    if best.objective < need {
+                        // Polish can only help; keep the grid answer if it does not.
+                        best.objective = best.objective.max(fr.value[k]);
+                    }
+                    for _ in 0..40 {
+                        let mid = 0.5 * (lo + hi);
+                        let s = at(mid);
+                        if s.objective >= need {
+                            hi = mid;
+                            best = s;
+                        } else {
+                            lo = mid;
+                        }
+                    }
+                    best
+                }
+            };
+            ("target_kpi", sol, Some(target))
+        }
+    };
+
+    // Exact evaluation of the recommendation on every set.
+    let contrib: Vec<Vec<(f64, f64)>> = responses
+        .par_iter()
+        .zip(&sol.x)
+        .map(|(r, &x)| r.sets.iter().map(|s| s.value_and_slope(x)).collect())
+        .collect();
+    let ev = expected_view(req.risk);
+    let mass = hz.interval_mass();
+    let total_sets: Vec<f64> = (0..n_sets)
+        .map(|s| fixed_sets[s] + contrib.iter().map(|c| c[s].0).sum::<f64>())
+        .collect();
+    let expected_kpi = aggregate(ev, &total_sets);
+    let reference_kpi = {
+        let per: Vec<f64> = (0..n_sets)
+            .map(|s| {
+                fixed_sets[s]
+                    + responses
+                        .iter()
+                        .zip(&reference)
+                        .map(|(r, &x)| r.sets[s].value_and_slope(x).0)
+                        .sum::<f64>()
+            })
+            .collect();
+        aggregate(ev, &per)
+    };
+    let draws_of = |v: &[f64]| v[1..].to_vec();
+    let tol = 1e-7 * span.max(1.0);
+    let theta = match req.goal {
+        Goal::TargetEfficiency { threshold } => threshold,
+        _ if profit => 1.0 / margin,
+        _ => 0.0,
+    };
+    let lambda = sol.budget_shadow_price;
+    let max_period: Vec<f64> = paid
+        .iter()
+        .map(|&c| {
+            let s = ds.channels[c].spend.as_ref().expect("paid channel spend");
+            (0..ds.n_periods())
+                .map(|t| (0..ds.n_geos()).map(|g| s.at(g, t)).sum::<f64>())
+                .fold(0.0, f64::max)
+        })
+        .collect();
+    let kpi_kind = model.kpi_kind();
+    let channels: Vec<ChannelRecommendation> = paid
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| {
+            let x = sol.x[i];
+            let f = &feas[i];
+            let vals: Vec<f64> = contrib[i].iter().map(|v| v.0).collect();
+            let slopes: Vec<f64> = contrib[i].iter().map(|v| v.1).collect();
+            let e = aggregate(ev, &vals);
+            let mroi = aggregate(ev, &slopes);
+            let slope = curves[i].slope(x) - theta;
+            let (status, bound, shadow) = if locked[i] {
+                let s = slope - lambda;
+                let b = if s >= 0.0 { "max" } else { "min" };
+                ("locked", Some(b), Some(s.abs()))
+            } else if x <= tol && f.off_allowed && f.lo > 0.0 {
+                ("off", Some("min"), None)
+            } else if x >= f.hi - tol {
+                ("at_max", Some("max"), Some((slope - lambda).max(0.0)))
+            } else if x <= f.lo + tol {
+                ("at_min", Some("min"), Some((lambda - slope).max(0.0)))
+            } else {
+                ("interior", None, None)
+            };
+            let scale = if profit { margin } else { 1.0 };
+            ChannelRecommendation {
+                name: names[c].clone(),
+                reference_spend: reference[i],
+                recommended_spend: x,
+                change: x - reference[i],
+                expected_contribution: e,
+                expected_contribution_interval: interval(&draws_of(&vals), mass, e),
+                mroi,
+                marginal_cpa: (kpi_kind == KpiKind::Conversions && mroi > 0.0).then(|| 1.0 / mroi),
+                bound: bound.map(str::to_string),
+                status: status.to_string(),
+                shadow_price: shadow.map(|s| s * scale),
+                beyond_history: shapes[i]
+                    .iter()
+                    .any(|w| w * x > max_period[i] * (1.0 + 1e-9)),
+            }
+        })
+        .collect();
+    let draws = draws_of(&total_sets);
+    let dist = if draws.is_empty() {
+        KpiDistribution {
+            mean: total_sets[0],
+            sd: 0.0,
+            quantiles: Vec::new(),
+        }
+    } else {
+        let m = draws.iter().sum::<f64>() / draws.len() as f64;
+        let var = draws.iter().map(|v| (v - m).powi(2)).sum::<f64>() / draws.len() as f64;
+        KpiDistribution {
+            mean: m,
+            sd: var.sqrt(),
+            quantiles: [0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95]
+                .iter()
+                .map(|&q| [q, quantile(&draws, q)])
+                .collect(),
+        }
+    };
+    let total_spend: f64 = sol.x.iter().sum();
+    let mut totals = vec![0.0; names.len()];
+    for (i, &c) in paid.iter().enumerate() {
+        totals[c] = sol.x[i];
+    }
+    let full_plan = Plan::from_totals(model, &totals, h, req.flighting);
+    let plan = Plan {
+        spend: paid.iter().map(|&c| full_plan.spend[c].clone()).collect(),
+    };
+    let scale = if profit { margin } else { 1.0 };
+    let certificate = Certificate {
+        method: format!(
+            "dynamic programme over a {steps}-step budget grid (global on the grid), \
+             continuous polish equalising marginal returns, Lagrangian dual bound"
+        ),
+        grid_steps: steps,
+        budget_shadow_price: lambda * scale,
+        objective: sol.objective * scale,
+        dual_bound: sol.dual_bound * scale,
+        optimality_gap: (sol.dual_bound - sol.objective).max(0.0) * scale,
+    };
+    Ok(Recommendation {
+        schema_version: RECOMMENDATION_SCHEMA_VERSION,
+        mode: mode.into(),
+        status,
+        message,
+        horizon: h,
+        tail_periods: hz.tail(),
+        start: hz.dates().first().cloned().unwrap_or_default(),
+        objective: if profit { "profit" } else { "kpi" }.into(),
+        risk: req.risk,
+        flighting: req.flighting,
+        total_budget: match req.goal {
+            Goal::FixedBudget { budget } => budget,
+            _ => total_spend,
+        },
+        total_spend,
+        expected_kpi,
+        expected_kpi_interval: interval(&draws, mass, expected_kpi),
+        kpi_distribution: dist,
+        reference_kpi,
+        target,
+        channels,
+        certificate,
+        plan,
+        dates: hz.dates().to_vec(),
+    })
+}

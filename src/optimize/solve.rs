@@ -1,0 +1,544 @@
+//! The separable allocation problem and its global solver.
+//!
+//! Maximise `Σ_c F_c(x_c) − θ · Σ_c x_c` subject to `x_c ∈ S_c` and a budget
+//! (`Σ x_c = B` or `Σ x_c ≤ B`), where each `F_c` is a channel's response (non-decreasing,
+//! possibly S-shaped, so the problem is not concave) and each feasible set is
+//! `S_c = {0 if the channel may be off} ∪ [lo_c, hi_c]`.
+//!
+//! 1. Dynamic programming over a budget grid of `steps` units finds the global optimum
+//!    on the grid (every channel's option is evaluated exactly; no convexity assumed).
+//! 2. A continuous polish around the grid optimum equalises marginal returns: for a
+//!    budget multiplier `μ`, each channel maximises `F_c(x) − (θ + μ) x` in a small box
+//!    around its grid choice, and `μ` is bisected until the budget is met.
+//! 3. A Lagrangian dual bound `min_μ Σ_c max_{x∈S_c} [F_c(x) − (θ+μ) x] + μ B` gives an
+//!    upper bound on the optimum, so the reported gap certifies how far from optimal the
+//!    answer can be (zero up to rounding when the curves are concave).
+
+use super::curve::Curve;
+
+/// A channel's feasible spend: `{0 if off_allowed} ∪ [lo, hi]`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Feasible {
+    /// Lowest spend when on.
+    pub lo: f64,
+    /// Highest spend.
+    pub hi: f64,
+    /// Whether zero spend is allowed even though `lo > 0` (minimum buys).
+    pub off_allowed: bool,
+}
+
+impl Feasible {
+    /// Whether spend `x` is allowed (with tolerance `tol`).
+    pub fn contains(&self, x: f64, tol: f64) -> bool {
+        (self.off_allowed && x.abs() <= tol) || (x >= self.lo - tol && x <= self.hi + tol)
+    }
+
+    fn fixed(&self) -> bool {
+        !self.off_allowed && self.hi - self.lo <= 0.0
+    }
+
+    /// Smallest allowed spend.
+    pub fn min(&self) -> f64 {
+        if self.off_allowed {
+            0.0
+        } else {
+            self.lo
+        }
+    }
+}
+
+/// Budget constraint.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Budget {
+    /// Spend exactly this much.
+    Exactly(f64),
+    /// Spend at most this much.
+    AtMost(f64),
+}
+
+impl Budget {
+    fn amount(self) -> f64 {
+        match self {
+            Budget::Exactly(b) | Budget::AtMost(b) => b,
+        }
+    }
+}
+
+/// Why a problem has no solution.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Infeasible(pub String);
+
+/// A solution with its certificate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Solution {
+    /// Spend per channel.
+    pub x: Vec<f64>,
+    /// `Σ F_c(x_c) − θ Σ x_c`.
+    pub objective: f64,
+    /// Upper bound on the optimum (Lagrangian dual).
+    pub dual_bound: f64,
+    /// Marginal objective per extra unit of budget (0 when the budget does not bind).
+    pub budget_shadow_price: f64,
+}
+
+/// The grid dynamic programme: `value[b]` is the best objective spending exactly `b`
+/// grid units, with the choices to rebuild it.
+pub struct Frontier {
+    /// Budget per grid unit.
+    pub delta: f64,
+    /// Best objective per number of units used (`-inf` if unreachable).
+    pub value: Vec<f64>,
+    /// Spend of locked channels, outside the grid.
+    pub offset: f64,
+    choice: Vec<Vec<u32>>,
+    spend_of: Vec<Vec<f64>>,
+    fixed: Vec<Option<f64>>,
+}
+
+impl Frontier {
+    /// Run the programme for budgets up to `budget` in `steps` units.
+    pub fn new(curves: &[Curve], feas: &[Feasible], budget: f64, theta: f64, steps: usize) -> Self {
+        let k_max = steps.max(1);
+        let fixed: Vec<Option<f64>> = feas.iter().map(|f| f.fixed().then_some(f.lo)).collect();
+        let fixed_spend: f64 = fixed.iter().flatten().sum();
+        let delta = ((budget - fixed_spend).max(0.0) / k_max as f64).max(f64::MIN_POSITIVE);
+        let mut value = vec![f64::NEG_INFINITY; k_max + 1];
+        value[0] = 0.0;
+        let mut choice = Vec::with_capacity(curves.len());
+        let mut spend_of = Vec::with_capacity(curves.len());
+        for (c, f) in feas.iter().enumerate() {
+            if fixed[c].is_some() {
+                choice.push(Vec::new());
+                spend_of.push(Vec::new());
+                continue;
+            }
+            // Options: units k and the spend they stand for.
+            let mut opts: Vec<(usize, f64)> = Vec::new();
+            if f.off_allowed || f.lo <= 0.0 {
+                opts.push((0, 0.0));
+            }
+            let k_lo = ((f.lo / delta) - 1e-9).ceil().max(0.0) as usize;
+            let k_hi = ((f.hi / delta) + 1e-9).floor().min(k_max as f64) as usize;
+            if k_lo <= k_hi {
+                opts.extend(
+                    (k_lo.max(1)..=k_hi).map(|k| (k, (k as f64 * delta).clamp(f.lo, f.hi))),
+                );
+            } else if f.lo <= budget {
+                let k = ((f.lo / delta).round() as usize).clamp(1, k_max);
+                opts.push((k, f.lo));
+            }
+            let vals: Vec<f64> = opts
+                .iter()
+                .map(|&(_, x)| curves[c].value(x) - theta * x)
+                .collect();
+            let mut next = vec![f64::NEG_INFINITY; k_max + 1];
+            let mut ch = vec![u32::MAX; k_max + 1];
+            for (&(k, _), &v) in opts.iter().zip(&vals) {
+                for b in k..=k_max {
+                    let cand = value[b - k] + v;
+                    if cand > next[b] {
+                        next[b] = cand;
+                        ch[b] = k as u32;
+                    }
+                }
+            }
+            value = next;
+            let mut so = vec![f64::NAN; k_max + 1];
+            for &(k, x) in &opts {
+                so[k] = x;
+            }
+            choice.push(ch);
+            spend_of.push(so);
+        }
+        let fixed_value: f64 = fixed
+            .iter()
+            .enumerate()
+            .filter_map(|(c, x)| x.map(|x| curves[c].value(x) - theta * x))
+            .sum();
+        value.iter_mut().for_each(|v| *v += fixed_value);
+        Frontier {
+            delta,
+            value,
+            offset: fixed_spend,
+            choice,
+            spend_of,
+            fixed,
+        }
+    }
+
+    /// Total spend of the grid allocations that use `b` units.
+    pub fn budget_of(&self, b: usize) -> f64 {
+        self.offset + b as f64 * self.delta
+    }
+
+    /// Spend per channel of the grid optimum that uses exactly `b` units.
+    pub fn allocation(&self, b: usize) -> Vec<f64> {
+        let mut x = vec![0.0; self.fixed.len()];
+        let mut rest = b;
+        for c in (0..self.fixed.len()).rev() {
+            if let Some(v) = self.fixed[c] {
+                x[c] = v;
+                continue;
+            }
+            let k = self.choice[c][rest] as usize;
+            x[c] = self.spend_of[c][k];
+            rest -= k;
+        }
+        x
+    }
+}
+
+/// Objective `Σ F_c(x_c) − θ Σ x_c`.
+pub fn objective(curves: &[Curve], x: &[f64], theta: f64) -> f64 {
+    curves
+        .iter()
+        .zip(x)
+        .map(|(c, &x)| c.value(x) - theta * x)
+        .sum()
+}
+
+/// Solve globally: grid programme, continuous polish, dual bound.
+pub fn solve(
+    curves: &[Curve],
+    feas: &[Feasible],
+    budget: Budget,
+    theta: f64,
+    steps: usize,
+) -> Result<Solution, Infeasible> {
+    check(feas, budget)?;
+    let b = budget.amount();
+    let fr = Frontier::new(curves, feas, b, theta, steps);
+    let k = match budget {
+        Budget::Exactly(_) => fr.value.len() - 1,
+        Budget::AtMost(_) => (0..fr.value.len())
+            .max_by(|&i, &j| fr.value[i].total_cmp(&fr.value[j]))
+            .unwrap_or(0),
+    };
+    if !fr.value[k].is_finite() {
+        return Err(Infeasible(
+            "no allocation meets the budget and the channel constraints on the budget grid".into(),
+        ));
+    }
+    let x0 = fr.allocation(k);
+    Ok(finish(curves, feas, budget, theta, x0, fr.delta))
+}
+
+/// Polish a grid allocation and attach the certificate.
+pub fn finish(
+    curves: &[Curve],
+    feas: &[Feasible],
+    budget: Budget,
+    theta: f64,
+    x0: Vec<f64>,
+    delta: f64,
+) -> Solution {
+    let b = budget.amount();
+    let tol = 1e-9 * b.max(1.0);
+    let x_dp_ok = match budget {
+        Budget::Exactly(_) => (x0.iter().sum::<f64>() - b).abs() <= tol,
+        Budget::AtMost(_) => x0.iter().sum::<f64>() <= b + tol,
+    };
+    let x1 = polish(curves, feas, budget, theta, &x0, delta);
+    let x = match x1 {
+        Some(x1)
+            if !x_dp_ok
+                || objective(curves, &x1, theta) >= objective(curves, &x0, theta) - 1e-12 =>
+        {
+            x1
+        }
+        _ => x0,
+    };
+    let obj = objective(curves, &x, theta);
+    let shadow = shadow_price(curves, feas, budget, theta, &x);
+    Solution {
+        dual_bound: dual_bound(curves, feas, budget, theta).max(obj),
+        budget_shadow_price: shadow,
+        objective: obj,
+        x,
+    }
+}
+
+pub(crate) fn check(feas: &[Feasible], budget: Budget) -> Result<(), Infeasible> {
+    let b = budget.amount();
+    if !(b.is_finite() && b >= 0.0) {
+        return Err(Infeasible(format!(
+            "budget must be a finite number ≥ 0 (got {b})"
+        )));
+    }
+    let min: f64 = feas.iter().map(Feasible::min).sum();
+    let max: f64 = feas.iter().map(|f| f.hi).sum();
+    if min > b * (1.0 + 1e-12) + 1e-9 {
+        return Err(Infeasible(format!(
+            "channel minimums add up to {min:.2}, more than the budget {b:.2}"
+        )));
+    }
+    if let Budget::Exactly(_) = budget {
+        if max < b * (1.0 - 1e-12) - 1e-9 {
+            return Err(Infeasible(format!(
+                "channel maximums add up to {max:.2}, less than the budget {b:.2}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Best `x` in `[a, b]` for `F(x) − p x`: a coarse scan, then golden section around
+/// the best sample.
+fn argmax_in(curve: &Curve, a: f64, b: f64, p: f64) -> f64 {
+    if b <= a {
+        return a;
+    }
+    const N: usize = 8;
+    let g = |x: f64| curve.value(x) - p * x;
+    let step = (b - a) / N as f64;
+    let (mut best, mut best_v) = (a, g(a));
+    for i in 1..=N {
+        let x = if i == N { b } else { a + step * i as f64 };
+        let v = g(x);
+        if v > best_v {
+            best = x;
+            best_v = v;
+        }
+    }
+    let (mut lo, mut hi) = ((best - step).max(a), (best + step).min(b));
+    let r = 0.5 * (5f64.sqrt() - 1.0);
+    let (mut c, mut d) = (hi - r * (hi - lo), lo + r * (hi - lo));
+    let (mut gc, mut gd) = (g(c), g(d));
+    for _ in 0..40 {
+        if gc >= gd {
+            hi = d;
+            d = c;
+            gd = gc;
+            c = hi - r * (hi - lo);
+            gc = g(c);
+        } else {
+            lo = c;
+            c = d;
+            gc = gd;
+            d = lo + r * (hi - lo);
+            gd = g(d);
+        }
+    }
+    let m = 0.5 * (lo + hi);
+    [m, best]
+        .into_iter()
+        .max_by(|u, v| g(*u).total_cmp(&g(*v)))
+        .unwrap_or(best)
+}
+
+/// Continuous polish in boxes around `x0` (channels that are off stay off).
+fn polish(
+    curves: &[Curve],
+    feas: &[Feasible],
+    budget: Budget,
+    theta: f64,
+    x0: &[f64],
+    delta: f64,
+) -> Option<Vec<f64>> {
+    let b = budget.amount();
+    let tol = 1e-12 * b.max(1.0);
+    let off: Vec<bool> = feas
+        .iter()
+        .zip(x0)
+        .map(|(f, &x)| f.off_allowed && f.lo > 0.0 && x <= 0.0)
+        .collect();
+    let mut x = x0.to_vec();
+    let mut radius = 4.0 * delta;
+    for _round in 0..8 {
+        let boxes: Vec<(f64, f64)> = (0..x.len())
+            .map(|c| {
+                if off[c] {
+                    (0.0, 0.0)
+                } else {
+                    let f = &feas[c];
+                    ((x[c] - radius).max(f.lo), (x[c] + radius).min(f.hi))
+                }
+            })
+            .collect();
+        let lo_sum: f64 = boxes.iter().map(|b| b.0).sum();
+        let hi_sum: f64 = boxes.iter().map(|b| b.1).sum();
+        let need_exact = matches!(budget, Budget::Exactly(_));
+        if lo_sum > b + tol || (need_exact && hi_sum < b - tol) {
+            radius *= 4.0;
+            continue;
+        }
+        let at = |mu: f64| -> Vec<f64> {
+            (0..x.len())
+                .map(|c| argmax_in(&curves[c], boxes[c].0, boxes[c].1, theta + mu))
+                .collect()
+        };
+        let sum = |v: &[f64]| v.iter().sum::<f64>();
+        let slope_cap =
+            curves.iter().map(|c| c.max_slope()).fold(0.0f64, f64::max) + theta.abs() + 1.0;
+        let (mut mu_lo, mut mu_hi) = match budget {
+            Budget::Exactly(_) => (-theta - 1.0, slope_cap),
+            Budget::AtMost(_) => (0.0, slope_cap),
+        };
+        let mut x_lo = at(mu_lo);
+        if matches!(budget, Budget::AtMost(_)) && sum(&x_lo) <= b + tol {
+            x = x_lo;
+        } else {
+            let mut x_hi = at(mu_hi);
+            for _ in 0..200 {
+                if mu_hi - mu_lo <= 1e-15 * (1.0 + mu_hi.abs()) {
+                    break;
+                }
+                let mid = 0.5 * (mu_lo + mu_hi);
+                let xm = at(mid);
+                if sum(&xm) > b {
+                    mu_lo = mid;
+                    x_lo = xm;
+                } else {
+                    mu_hi = mid;
+                    x_hi = xm;
+                }
+            }
+            let (s_lo, s_hi) = (sum(&x_lo), sum(&x_hi));
+            let a = if s_lo - s_hi > 0.0 {
+                ((b - s_hi) / (s_lo - s_hi)).clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
+            x = x_hi
+                .iter()
+                .zip(&x_lo)
+                .map(|(h, l)| h + a * (l - h))
+                .collect();
+        }
+        if need_exact {
+            settle_residual(&mut x, &boxes, b);
+        }
+        let at_edge = (0..x.len()).any(|c| {
+            let f = &feas[c];
+            let (l, h) = boxes[c];
+            !off[c]
+                && ((x[c] - l).abs() <= tol && l > f.lo + tol
+                    || (h - x[c]).abs() <= tol && h < f.hi - tol)
+        });
+        if !at_edge {
+            break;
+        }
+        radius *= 2.0;
+    }
+    Some(x)
+}
+
+/// Put a rounding residual on the channel with the most room in its box.
+fn settle_residual(x: &mut [f64], boxes: &[(f64, f64)], b: f64) {
+    let r = b - x.iter().sum::<f64>();
+    if r == 0.0 {
+        return;
+    }
+    let room = |c: usize| {
+        if r > 0.0 {
+            boxes[c].1 - x[c]
+        } else {
+            x[c] - boxes[c].0
+        }
+    };
+    if let Some(c) = (0..x.len()).max_by(|&i, &j| room(i).total_cmp(&room(j))) {
+        x[c] = (x[c] + r).clamp(boxes[c].0, boxes[c].1);
+    }
+}
+
+/// Marginal objective per unit of budget at `x`: the common marginal return of channels
+/// strictly inside their bounds, else a one-sided difference of re-solved optima.
+fn shadow_price(curves: &[Curve], feas: &[Feasible], budget: Budget, theta: f64, x: &[f64]) -> f64 {
+    let b = budget.amount();
+    let tol = 1e-7 * b.max(1.0);
+    if let Budget::AtMost(_) = budget {
+        if x.iter().sum::<f64>() < b - tol {
+            return 0.0;
+        }
+    }
+    let interior: Vec<f64> = (0..x.len())
+        .filter(|&c| x[c] > feas[c].lo + tol && x[c] < feas[c].hi - tol)
+        .map(|c| curves[c].slope(x[c]) - theta)
+        .collect();
+    if !interior.is_empty() {
+        return (interior.iter().sum::<f64>() / interior.len() as f64).max(0.0);
+    }
+    // Every channel sits on a bound: the budget can only move a channel off its bound,
+    // so the best use of one more unit is the best marginal return among channels that
+    // may still grow (or 0 if none can).
+    (0..x.len())
+        .filter(|&c| x[c] < feas[c].hi - tol && !(feas[c].off_allowed && x[c] <= 0.0))
+        .map(|c| curves[c].slope(x[c]) - theta)
+        .fold(0.0f64, f64::max)
+}
+
+/// Best `F(x) − p x` over a channel's feasible set.
+fn best_in_set(curve: &Curve, f: &Feasible, p: f64) -> f64 {
+    let inner = if f.hi >= f.lo {
+        let x = argmax_dense(curve, f.lo, f.hi, p);
+        curve.value(x) - p * x
+    } else {
+        f64::NEG_INFINITY
+    };
+    if f.off_allowed || f.lo <= 0.0 {
+        inner.max(curve.value(0.0))
+    } else {
+        inner
+    }
+}
+
+/// Global argmax of `F(x) − p x` on `[a, b]` by a dense scan of the curve's nodes.
+fn argmax_dense(curve: &Curve, a: f64, b: f64, p: f64) -> f64 {
+    let g = |x: f64| curve.value(x) - p * x;
+    let mut cand: Vec<f64> = curve
+        .nodes()
+        .iter()
+        .copied()
+        .filter(|&v| v > a && v < b)
+        .collect();
+    cand.push(a);
+    cand.push(b);
+    let best = cand
+        .iter()
+        .copied()
+        .max_by(|u, v| g(*u).total_cmp(&g(*v)))
+        .unwrap_or(a);
+    let span = curve.node_spacing_near(best);
+    argmax_in(curve, (best - span).max(a), (best + span).min(b), p)
+}
+
+/// Lagrangian dual bound `min_μ Σ_c max_{S_c} [F_c − (θ+μ) x] + μ B` (μ ≥ 0 for `≤`).
+fn dual_bound(curves: &[Curve], feas: &[Feasible], budget: Budget, theta: f64) -> f64 {
+    let b = budget.amount();
+    let u = |mu: f64| -> f64 {
+        curves
+            .iter()
+            .zip(feas)
+            .map(|(c, f)| best_in_set(c, f, theta + mu))
+            .sum::<f64>()
+            + mu * b
+    };
+    let cap = curves.iter().map(|c| c.max_slope()).fold(0.0f64, f64::max) + theta.abs() + 1.0;
+    let (mut lo, mut hi) = match budget {
+        Budget::Exactly(_) => (-theta - 1.0, cap),
+        Budget::AtMost(_) => (0.0, cap),
+    };
+    let r = 0.5 * (5f64.sqrt() - 1.0);
+    let (mut c, mut d) = (hi - r * (hi - lo), lo + r * (hi - lo));
+    let (mut uc, mut ud) = (u(c), u(d));
+    for _ in 0..80 {
+        if uc <= ud {
+            hi = d;
+            d = c;
+            ud = uc;
+            c = hi - r * (hi - lo);
+            uc = u(c);
+        } else {
+            lo = c;
+            c = d;
+            uc = ud;
+            d = lo + r * (hi - lo);
+            ud = u(d);
+        }
+    }
+    let ends = match budget {
+        Budget::Exactly(_) => f64::INFINITY,
+        Budget::AtMost(_) => u(0.0),
+    };
+    uc.min(ud).min(ends)
+}
