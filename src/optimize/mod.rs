@@ -53,6 +53,12 @@ pub enum OptimizeError {
     Infeasible(String),
 }
 
+impl From<solve::Infeasible> for OptimizeError {
+    fn from(e: solve::Infeasible) -> Self {
+        OptimizeError::Infeasible(e.0)
+    }
+}
+
 /// An amount of spend: currency, or a percentage of the channel's reference spend.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -683,20 +689,17 @@ fn optimize_with(p: &Planner, req: &Request) -> Result<Recommendation, OptimizeE
             } else {
                 (Budget::Exactly(budget), 0.0)
             };
-            let sol = solve::solve(&curves, &feas, b, theta, steps)
-                .map_err(|e| OptimizeError::Infeasible(e.0))?;
+            let sol = solve::solve(&curves, &feas, b, theta, steps)?;
             ("fixed_budget", sol, None)
         }
         Goal::TargetEfficiency { threshold } => {
             let cap = span;
-            let sol = solve::solve(&curves, &feas, Budget::AtMost(cap), threshold, steps)
-                .map_err(|e| OptimizeError::Infeasible(e.0))?;
+            let sol = solve::solve(&curves, &feas, Budget::AtMost(cap), threshold, steps)?;
             ("target_efficiency", sol, Some(threshold))
         }
         Goal::TargetKpi { target } => {
             let need = target - fixed;
-            solve::check(&feas, Budget::AtMost(span))
-                .map_err(|e| OptimizeError::Infeasible(e.0))?;
+            solve::check(&feas, Budget::AtMost(span))?;
             let fr = solve::Frontier::new(&curves, &feas, span, 0.0, steps);
             let reach = fr.value.iter().position(|v| *v >= need);
             let sol = match reach {
@@ -722,7 +725,7 @@ fn optimize_with(p: &Planner, req: &Request) -> Result<Recommendation, OptimizeE
                         0.0,
                         fr.allocation(best),
                         fr.delta,
-                    )
+                    )?
                 }
                 Some(k) => {
                     let x0 = fr.allocation(k);
@@ -737,19 +740,15 @@ fn optimize_with(p: &Planner, req: &Request) -> Result<Recommendation, OptimizeE
                         )
                     };
                     let (mut lo, mut hi) = (fr.budget_of(k.saturating_sub(1)), fr.budget_of(k));
-                    let mut best = at(hi);
-                    if best.objective < need {
-                        // Polish can only help; keep the grid answer if it does not.
-                        best.objective = best.objective.max(fr.value[k]);
-                    }
+                    let mut best = at(hi)?;
                     for _ in 0..40 {
                         let mid = 0.5 * (lo + hi);
-                        let s = at(mid);
-                        if s.objective >= need {
-                            hi = mid;
-                            best = s;
-                        } else {
-                            lo = mid;
+                        match at(mid) {
+                            Ok(s) if s.objective >= need => {
+                                hi = mid;
+                                best = s;
+                            }
+                            _ => lo = mid,
                         }
                     }
                     best
@@ -760,10 +759,25 @@ fn optimize_with(p: &Planner, req: &Request) -> Result<Recommendation, OptimizeE
     };
 
     // Exact evaluation of the recommendation on every set.
+    // Marginal returns are derivatives, except where a curve starts vertically (Hill
+    // slope < 1 with no carryover at zero spend): there, the secant over one grid step.
+    let step = span / steps as f64;
     let contrib: Vec<Vec<(f64, f64)>> = responses
         .par_iter()
         .zip(&sol.x)
-        .map(|(r, &x)| r.sets.iter().map(|s| s.value_and_slope(x)).collect())
+        .map(|(r, &x)| {
+            r.sets
+                .iter()
+                .map(|s| {
+                    let (f, d) = s.value_and_slope(x);
+                    if d.is_finite() {
+                        (f, d)
+                    } else {
+                        (f, (s.value_and_slope(x + step).0 - f) / step)
+                    }
+                })
+                .collect()
+        })
         .collect();
     let ev = expected_view(req.risk);
     let mass = hz.interval_mass();

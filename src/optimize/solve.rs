@@ -123,9 +123,13 @@ impl Frontier {
                 opts.extend(
                     (k_lo.max(1)..=k_hi).map(|k| (k, (k as f64 * delta).clamp(f.lo, f.hi))),
                 );
-            } else if f.lo <= budget {
-                let k = ((f.lo / delta).round() as usize).clamp(1, k_max);
-                opts.push((k, f.lo));
+            } else {
+                // No grid point inside a narrow range: charge the next grid point up
+                // (never overspends; the polish meets an exact budget).
+                let k = ((f.lo / delta) - 1e-9).ceil().max(1.0) as usize;
+                if k <= k_max {
+                    opts.push((k, f.lo));
+                }
             }
             let vals: Vec<f64> = opts
                 .iter()
@@ -219,8 +223,29 @@ pub fn solve(
             "no allocation meets the budget and the channel constraints on the budget grid".into(),
         ));
     }
-    let x0 = fr.allocation(k);
-    Ok(finish(curves, feas, budget, theta, x0, fr.delta))
+    if fr.value[k].is_finite() {
+        return finish(curves, feas, budget, theta, fr.allocation(k), fr.delta);
+    }
+    // No grid point spends the budget exactly (narrow ranges): start from the fullest
+    // grid allocation whose on/off pattern can still spend it, and let the continuous
+    // polish meet the budget.
+    for b in (0..fr.value.len()).rev() {
+        if !fr.value[b].is_finite() {
+            continue;
+        }
+        let x0 = fr.allocation(b);
+        let on = |c: usize| !(feas[c].off_allowed && feas[c].lo > 0.0 && x0[c] <= 0.0);
+        let lo: f64 = (0..x0.len()).filter(|&c| on(c)).map(|c| feas[c].lo).sum();
+        let hi: f64 = (0..x0.len()).filter(|&c| on(c)).map(|c| feas[c].hi).sum();
+        let tol = 1e-12 * budget.amount().max(1.0);
+        if lo <= budget.amount() + tol && hi >= budget.amount() - tol {
+            return finish(curves, feas, budget, theta, x0, fr.delta);
+        }
+    }
+    Err(Infeasible(
+        "no combination of channels on and off can spend the budget within the channel bounds"
+            .into(),
+    ))
 }
 
 /// Polish a grid allocation and attach the certificate.
@@ -231,7 +256,7 @@ pub fn finish(
     theta: f64,
     x0: Vec<f64>,
     delta: f64,
-) -> Solution {
+) -> Result<Solution, Infeasible> {
     let b = budget.amount();
     let tol = 1e-9 * b.max(1.0);
     let x_dp_ok = match budget {
@@ -246,16 +271,21 @@ pub fn finish(
         {
             x1
         }
+        None if !x_dp_ok => {
+            return Err(Infeasible(
+                "the channel bounds cannot spend the budget exactly".into(),
+            ))
+        }
         _ => x0,
     };
     let obj = objective(curves, &x, theta);
     let shadow = shadow_price(curves, feas, budget, theta, &x);
-    Solution {
+    Ok(Solution {
         dual_bound: dual_bound(curves, feas, budget, theta).max(obj),
         budget_shadow_price: shadow,
         objective: obj,
         x,
-    }
+    })
 }
 
 pub(crate) fn check(feas: &[Feasible], budget: Budget) -> Result<(), Infeasible> {
@@ -344,7 +374,8 @@ fn polish(
         .collect();
     let mut x = x0.to_vec();
     let mut radius = 4.0 * delta;
-    for _round in 0..8 {
+    let mut met = false;
+    for _round in 0..12 {
         let boxes: Vec<(f64, f64)> = (0..x.len())
             .map(|c| {
                 if off[c] {
@@ -362,6 +393,7 @@ fn polish(
             radius *= 4.0;
             continue;
         }
+        met = true;
         let at = |mu: f64| -> Vec<f64> {
             (0..x.len())
                 .map(|c| argmax_in(&curves[c], boxes[c].0, boxes[c].1, theta + mu))
@@ -420,7 +452,7 @@ fn polish(
         }
         radius *= 2.0;
     }
-    Some(x)
+    met.then_some(x)
 }
 
 /// Put a rounding residual on the channel with the most room in its box.
