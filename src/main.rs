@@ -772,7 +772,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 draws: None,
                 progress: true,
             };
-            fit_and_report(&spec, &out, &opts, json)
+            fit_and_report(&spec, &out, &opts, json)?;
+            if !json {
+                // What the fitted model recommends for the last quarter's budget.
+                let m = Model::load(&out.join("model.json")).map_err(Error::from)?;
+                let planner = mixcast::optimize::Planner::new(&m, 13, false);
+                let budget: f64 = planner.reference_spend().iter().sum();
+                let rec = planner
+                    .optimize(&Request::fixed_budget(budget, 13))
+                    .map_err(Error::from)?;
+                println!("\nreallocating the last 13 weeks' budget over the next 13 weeks:");
+                print!("{}", report::recommendation_table(&rec));
+            }
+            Ok(())
         }
     }
 }

@@ -16,7 +16,7 @@ use thiserror::Error;
 use crate::analysis::interval;
 use crate::data::{ControlData, Dataset, Panel};
 use crate::model::{Model, Params};
-use crate::transform::Saturation;
+use crate::transform::{adstock::convolve, Saturation};
 
 /// Periods used for "recent" levels.
 const RECENT: usize = 13;
@@ -582,27 +582,27 @@ impl Horizon {
 
     /// Channel `c`'s contribution per window period under set `s` for planned national
     /// spend `u` (horizon periods), summed over geos.
-    fn channel_series(&self, s: usize, c: usize, u: &[f64], out: &mut [f64]) {
+    fn channel_series(&self, s: usize, c: usize, u: &[f64], conv: &mut [f64], out: &mut [f64]) {
         out.iter_mut().for_each(|v| *v = 0.0);
         let Some(st) = &self.sets[s].channels[c] else {
             return;
         };
-        let w = self.h + self.tail;
-        let mut conv = vec![0.0; w];
-        for (t, v) in conv.iter_mut().enumerate() {
-            *v = st
-                .weights
-                .iter()
-                .enumerate()
-                .filter(|(l, _)| *l <= t && t - l < u.len())
-                .map(|(l, wl)| wl * u[t - l])
-                .sum();
-        }
+        convolve(u, &st.weights, conv);
         for (g, gain) in self.gain[c].iter().enumerate() {
-            for t in 0..w {
-                out[t] += st.amp[g] * st.saturation.eval(st.carry[g][t] + gain * conv[t]);
+            let (amp, carry) = (st.amp[g], &st.carry[g]);
+            for ((o, a), v) in out.iter_mut().zip(carry).zip(conv.iter()) {
+                *o += amp * st.saturation.eval(a + gain * v);
             }
         }
+    }
+
+    /// `v` padded with zeros (or cut) to the window length.
+    fn padded(&self, v: &[f64]) -> Vec<f64> {
+        let w = self.h + self.tail;
+        let mut out = vec![0.0; w];
+        let n = v.len().min(w);
+        out[..n].copy_from_slice(&v[..n]);
+        out
     }
 
     /// The kernel of channel `c`'s window contribution as a function of its total
@@ -613,20 +613,14 @@ impl Horizon {
             return None;
         }
         let w = self.h + self.tail;
+        let shape = self.padded(shape);
         let mut conv = vec![0.0; w];
         let sets = self
             .sets
             .iter()
             .map(|set| {
                 let st = set.channels[c].as_ref().expect("paid channel state");
-                conv.iter_mut().for_each(|v| *v = 0.0);
-                for (t, v) in conv.iter_mut().enumerate() {
-                    for (l, wl) in st.weights.iter().enumerate().take(t + 1) {
-                        if t - l < shape.len() {
-                            *v += wl * shape[t - l];
-                        }
-                    }
-                }
+                convolve(&shape, &st.weights, &mut conv);
                 let mut terms = Vec::new();
                 for (g, gain) in self.gain[c].iter().enumerate() {
                     if st.amp[g] != 0.0 {
@@ -647,18 +641,22 @@ impl Horizon {
         Some(Response { sets })
     }
 
-    fn evaluate(&self, plan: &Plan) -> Evaluation {
+    /// Evaluate a plan on the first `sets` parameter sets (all when `None`).
+    fn evaluate_on(&self, plan: &Plan, sets: Option<usize>) -> Evaluation {
         use rayon::prelude::*;
         let w = self.h + self.tail;
-        let (kpi, contrib) = (0..self.sets.len())
+        let n = sets.unwrap_or(self.sets.len()).min(self.sets.len());
+        let plans: Vec<Vec<f64>> = plan.spend.iter().map(|u| self.padded(u)).collect();
+        let (kpi, contrib) = (0..n)
             .into_par_iter()
             .map(|s| {
                 let mut kpi = self.sets[s].fixed.clone();
+                let mut conv = vec![0.0; w];
                 let contrib: Vec<Vec<f64>> = (0..self.names.len())
                     .map(|c| {
                         let mut out = vec![0.0; w];
                         if self.paid[c] {
-                            self.channel_series(s, c, &plan.spend[c], &mut out);
+                            self.channel_series(s, c, &plans[c], &mut conv, &mut out);
                             kpi.iter_mut().zip(&out).for_each(|(k, v)| *k += v);
                         }
                         out
@@ -670,12 +668,16 @@ impl Horizon {
         Evaluation { kpi, contrib }
     }
 
+    fn evaluate(&self, plan: &Plan) -> Evaluation {
+        self.evaluate_on(plan, None)
+    }
+
     /// Forecast a plan (its horizon must match).
     pub fn forecast(&self, plan: &Plan) -> Forecast {
         let h = self.h;
         let ev = self.evaluate(plan);
-        let zero = self.evaluate(&plan.scaled(0.0));
-        let up = self.evaluate(&plan.scaled(1.01));
+        let zero = self.evaluate_on(&plan.scaled(0.0), Some(1));
+        let up = self.evaluate_on(&plan.scaled(1.01), Some(1));
         let mass = self.interval;
         let draws = 1..self.sets.len();
         let iv = |f: &dyn Fn(usize) -> f64| {
@@ -754,12 +756,15 @@ impl Horizon {
     }
 }
 
+/// `[amp, a, b]` terms of a response set.
+type Terms = Vec<[f64; 3]>;
+
 /// One parameter set of a [`Response`].
 #[derive(Debug, Clone)]
 pub struct ResponseSet {
     saturation: Saturation,
     /// `[amp, a, b]`: contributes `amp · S(a + x · b)`.
-    terms: Vec<[f64; 3]>,
+    terms: Terms,
 }
 
 impl ResponseSet {

@@ -81,8 +81,11 @@ pub struct Solution {
     pub budget_shadow_price: f64,
 }
 
+/// Best values before a channel, and its options `(units, spend, value)`.
+type Stage = (Vec<f64>, Vec<(usize, f64, f64)>);
+
 /// The grid dynamic programme: `value[b]` is the best objective spending exactly `b`
-/// grid units, with the choices to rebuild it.
+/// grid units; the stage values rebuild the choices.
 pub struct Frontier {
     /// Budget per grid unit.
     pub delta: f64,
@@ -90,8 +93,10 @@ pub struct Frontier {
     pub value: Vec<f64>,
     /// Spend of locked channels, outside the grid.
     pub offset: f64,
-    choice: Vec<Vec<u32>>,
-    spend_of: Vec<Vec<f64>>,
+    /// Final values without the fixed channels.
+    end: Vec<f64>,
+    /// Per channel: the best values before it, and its options `(units, spend, value)`.
+    stages: Vec<Stage>,
     fixed: Vec<Option<f64>>,
 }
 
@@ -104,12 +109,10 @@ impl Frontier {
         let delta = ((budget - fixed_spend).max(0.0) / k_max as f64).max(f64::MIN_POSITIVE);
         let mut value = vec![f64::NEG_INFINITY; k_max + 1];
         value[0] = 0.0;
-        let mut choice = Vec::with_capacity(curves.len());
-        let mut spend_of = Vec::with_capacity(curves.len());
+        let mut stages = Vec::with_capacity(curves.len());
         for (c, f) in feas.iter().enumerate() {
             if fixed[c].is_some() {
-                choice.push(Vec::new());
-                spend_of.push(Vec::new());
+                stages.push((Vec::new(), Vec::new()));
                 continue;
             }
             // Options: units k and the spend they stand for.
@@ -131,41 +134,33 @@ impl Frontier {
                     opts.push((k, f.lo));
                 }
             }
-            let vals: Vec<f64> = opts
+            let opts: Vec<(usize, f64, f64)> = opts
                 .iter()
-                .map(|&(_, x)| curves[c].value(x) - theta * x)
+                .map(|&(k, x)| (k, x, curves[c].value(x) - theta * x))
                 .collect();
             let mut next = vec![f64::NEG_INFINITY; k_max + 1];
-            let mut ch = vec![u32::MAX; k_max + 1];
-            for (&(k, _), &v) in opts.iter().zip(&vals) {
-                for b in k..=k_max {
-                    let cand = value[b - k] + v;
-                    if cand > next[b] {
-                        next[b] = cand;
-                        ch[b] = k as u32;
-                    }
+            for &(k, _, v) in &opts {
+                // Branch-free so the compiler vectorises it.
+                for (d, p) in next[k..].iter_mut().zip(&value[..=k_max - k]) {
+                    let cand = p + v;
+                    *d = if cand > *d { cand } else { *d };
                 }
             }
-            value = next;
-            let mut so = vec![f64::NAN; k_max + 1];
-            for &(k, x) in &opts {
-                so[k] = x;
-            }
-            choice.push(ch);
-            spend_of.push(so);
+            stages.push((std::mem::replace(&mut value, next), opts));
         }
         let fixed_value: f64 = fixed
             .iter()
             .enumerate()
             .filter_map(|(c, x)| x.map(|x| curves[c].value(x) - theta * x))
             .sum();
+        let end = value.clone();
         value.iter_mut().for_each(|v| *v += fixed_value);
         Frontier {
+            end,
             delta,
             value,
             offset: fixed_spend,
-            choice,
-            spend_of,
+            stages,
             fixed,
         }
     }
@@ -179,14 +174,22 @@ impl Frontier {
     pub fn allocation(&self, b: usize) -> Vec<f64> {
         let mut x = vec![0.0; self.fixed.len()];
         let mut rest = b;
+        let mut after = &self.end;
         for c in (0..self.fixed.len()).rev() {
             if let Some(v) = self.fixed[c] {
                 x[c] = v;
                 continue;
             }
-            let k = self.choice[c][rest] as usize;
-            x[c] = self.spend_of[c][k];
-            rest -= k;
+            let (before, opts) = &self.stages[c];
+            // The option that produced the best value (recomputed bit for bit).
+            if let Some(&(k, xv, _)) = opts
+                .iter()
+                .find(|&&(k, _, v)| k <= rest && before[rest - k] + v == after[rest])
+            {
+                x[c] = xv;
+                rest -= k;
+            }
+            after = before;
         }
         x
     }
@@ -334,7 +337,7 @@ fn argmax_in(curve: &Curve, a: f64, b: f64, p: f64) -> f64 {
     let r = 0.5 * (5f64.sqrt() - 1.0);
     let (mut c, mut d) = (hi - r * (hi - lo), lo + r * (hi - lo));
     let (mut gc, mut gd) = (g(c), g(d));
-    for _ in 0..40 {
+    for _ in 0..30 {
         if gc >= gd {
             hi = d;
             d = c;
@@ -553,7 +556,7 @@ fn dual_bound(curves: &[Curve], feas: &[Feasible], budget: Budget, theta: f64) -
     let r = 0.5 * (5f64.sqrt() - 1.0);
     let (mut c, mut d) = (hi - r * (hi - lo), lo + r * (hi - lo));
     let (mut uc, mut ud) = (u(c), u(d));
-    for _ in 0..80 {
+    for _ in 0..50 {
         if uc <= ud {
             hi = d;
             d = c;
