@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use mixcast::io::{write_atomic, write_json};
 use mixcast::optimize::{Amount, ChannelRule, Goal, Objective, Request, Risk};
-use mixcast::scenario::{Flighting, Horizon, Plan};
+use mixcast::scenario::{Flighting, FutureControls, Horizon, Plan};
 use mixcast::{analysis, report, Error, FitOptions, Model, SimConfig};
 
 #[derive(Parser)]
@@ -90,6 +90,9 @@ enum Cmd {
         /// Also count the KPI the plan creates after the horizon (carryover tail).
         #[arg(long)]
         tail: bool,
+        /// Future control values (CSV: period,<control>…); default: held at last value.
+        #[arg(long)]
+        controls: Option<PathBuf>,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -134,6 +137,9 @@ enum Cmd {
         /// Count the KPI created after the horizon (carryover tail) in the objective.
         #[arg(long)]
         count_tail: bool,
+        /// Future control values (CSV: period,<control>…); default: held at last value.
+        #[arg(long)]
+        controls: Option<PathBuf>,
         /// Keep every channel within ± this percent of its reference spend.
         #[arg(long)]
         within: Option<f64>,
@@ -410,9 +416,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             flighting,
             compare,
             tail,
+            controls,
             json,
         } => {
             let m = Model::load(&model).map_err(Error::from)?;
+            let future = controls
+                .as_deref()
+                .map(|p| FutureControls::read(p, &m))
+                .transpose()
+                .map_err(Error::from)?;
             let (base_name, p) = match (&plan, &totals) {
                 (Some(path), _) => (stem(path), Plan::read(path, &m).map_err(Error::from)?),
                 (None, Some(path)) => {
@@ -444,7 +456,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 0
             };
-            let hz = Horizon::new(&m, p.horizon(), tail);
+            let hz = Horizon::with_controls(&m, p.horizon(), tail, future.as_ref());
             let f = hz.forecast(&p);
             let cmp = (!others.is_empty()).then(|| hz.compare((&base_name, &p), &others));
             if json {
@@ -474,6 +486,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             quantile,
             flighting,
             count_tail,
+            controls,
             within,
             mins,
             maxs,
@@ -571,7 +584,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 rules,
                 grid_steps,
             };
-            let rec = mixcast::optimize::optimize(&m, &req).map_err(Error::from)?;
+            let future = controls
+                .as_deref()
+                .map(|p| FutureControls::read(p, &m))
+                .transpose()
+                .map_err(Error::from)?;
+            let rec =
+                mixcast::optimize::Planner::with_controls(&m, horizon, count_tail, future.as_ref())
+                    .optimize(&req)
+                    .map_err(Error::from)?;
             if let Some(path) = &plan_out {
                 write_atomic(path, rec.plan_csv().as_bytes()).map_err(|source| Error::Write {
                     path: path.clone(),

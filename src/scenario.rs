@@ -159,6 +159,85 @@ pub struct ChannelForecast {
     pub carryover_after_horizon: Option<f64>,
 }
 
+/// Future values of controls over the horizon, read from a CSV with a `period` column
+/// and one column per control to set (numeric value, or a level seen in the data for
+/// categorical controls). The same value applies to every geo. Controls without a column
+/// are held at their last value; periods past the file's last row (the carryover tail)
+/// keep its values.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FutureControls {
+    /// `(control index, per period value)`; categorical values are level codes.
+    values: Vec<(usize, Vec<f64>)>,
+}
+
+impl FutureControls {
+    /// Read and check against the model's controls.
+    pub fn read(path: &Path, model: &Model) -> Result<FutureControls, ScenarioError> {
+        let invalid = |message: String| ScenarioError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        };
+        let file = std::fs::File::open(path).map_err(|source| ScenarioError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut rdr = csv::Reader::from_reader(file);
+        let headers: Vec<String> = rdr
+            .headers()
+            .map_err(|e| invalid(e.to_string()))?
+            .iter()
+            .map(|h| h.trim().to_string())
+            .collect();
+        let controls = &model.dataset.controls;
+        let mut cols = Vec::new();
+        for (i, h) in headers.iter().enumerate().filter(|(_, h)| *h != "period") {
+            let c = controls.iter().position(|(n, _)| n == h).ok_or_else(|| {
+                let known: Vec<&str> = controls.iter().map(|(n, _)| n.as_str()).collect();
+                invalid(format!(
+                    "column `{h}` is not a control of the model ({})",
+                    known.join(", ")
+                ))
+            })?;
+            cols.push((i, c));
+        }
+        let mut values: Vec<(usize, Vec<f64>)> =
+            cols.iter().map(|&(_, c)| (c, Vec::new())).collect();
+        for rec in rdr.records() {
+            let rec = rec.map_err(|e| invalid(e.to_string()))?;
+            let line = rec.position().map(|p| p.line()).unwrap_or(0);
+            for (k, &(i, c)) in cols.iter().enumerate() {
+                let raw = rec.get(i).unwrap_or("").trim();
+                let v = match &controls[c].1 {
+                    ControlData::Numeric { .. } => {
+                        raw.parse::<f64>().ok().filter(|v| v.is_finite())
+                    }
+                    ControlData::Categorical { levels, .. } => {
+                        levels.iter().position(|l| l == raw).map(|p| p as f64)
+                    }
+                };
+                let v = v.ok_or_else(|| {
+                    invalid(format!(
+                        "row {line}, column `{}`: `{raw}` is not a valid value of this control",
+                        headers[i]
+                    ))
+                })?;
+                values[k].1.push(v);
+            }
+        }
+        if values.first().is_some_and(|(_, v)| v.is_empty()) {
+            return Err(invalid("no periods".into()));
+        }
+        Ok(FutureControls { values })
+    }
+
+    fn get(&self, control: usize, t: usize) -> Option<f64> {
+        self.values
+            .iter()
+            .find(|(c, _)| *c == control)
+            .and_then(|(_, v)| v.get(t).or(v.last()).copied())
+    }
+}
+
 /// Per geo split of a paid channel's planned spend: the geo's share of the channel's
 /// recent spend, and its recent input (exposure) per unit of spend.
 fn geo_split(ds: &Dataset, c: usize) -> Vec<(f64, f64)> {
@@ -191,6 +270,11 @@ fn geo_split(ds: &Dataset, c: usize) -> Vec<(f64, f64)> {
 
 /// The model's data extended by the plan's horizon.
 pub fn extend(model: &Model, plan: &Plan) -> Dataset {
+    extend_with(model, plan, None)
+}
+
+/// [`extend`], with future control values where given.
+pub fn extend_with(model: &Model, plan: &Plan, future: Option<&FutureControls>) -> Dataset {
     let ds = &model.dataset;
     let (n, h, ng) = (ds.n_periods(), plan.horizon(), ds.n_geos());
     let step = chrono::Duration::days(ds.spacing_days());
@@ -229,21 +313,21 @@ pub fn extend(model: &Model, plan: &Plan) -> Dataset {
             }
         }
     }
-    for (_, c) in e.controls.iter_mut() {
+    let given = |i: usize, t: usize| future.and_then(|f| f.get(i, t));
+    for (i, (_, c)) in e.controls.iter_mut().enumerate() {
         match c {
             ControlData::Numeric { values } => {
                 let last = values.clone();
-                *values = ext(&last, &|g, _| last.at(g, n - 1));
+                *values = ext(&last, &|g, t| given(i, t).unwrap_or(last.at(g, n - 1)));
             }
             ControlData::Categorical { codes, .. } => {
                 let old = codes.clone();
                 *codes = (0..ng)
                     .flat_map(|g| {
                         let s = &old[g * n..(g + 1) * n];
-                        s.iter()
-                            .copied()
-                            .chain(std::iter::repeat_n(s[n - 1], h))
-                            .collect::<Vec<_>>()
+                        let tail =
+                            (0..h).map(|t| given(i, t).map(|v| v as u32).unwrap_or(s[n - 1]));
+                        s.iter().copied().chain(tail).collect::<Vec<_>>()
                     })
                     .collect();
             }
@@ -439,15 +523,26 @@ struct Evaluation {
 }
 
 impl Horizon {
-    /// Prepare forecasts of `h` periods after the data, counting `tail` more periods.
+    /// Prepare forecasts of `h` periods after the data, counting `tail` more periods;
+    /// controls held at recent values.
     pub fn new(model: &Model, h: usize, tail: usize) -> Horizon {
+        Horizon::with_controls(model, h, tail, None)
+    }
+
+    /// [`Horizon::new`] with future control values where given.
+    pub fn with_controls(
+        model: &Model,
+        h: usize,
+        tail: usize,
+        future: Option<&FutureControls>,
+    ) -> Horizon {
         use rayon::prelude::*;
         let ds = &model.dataset;
         let (n, ng, w) = (ds.n_periods(), ds.n_geos(), h + tail);
         let zero = Plan {
             spend: vec![vec![0.0; w]; model.channels.len()],
         };
-        let e = extend(model, &zero);
+        let e = extend_with(model, &zero, future);
         let gain: Vec<Vec<f64>> = (0..model.channels.len())
             .map(|c| {
                 if !model.channels[c].paid || ds.channels[c].spend.is_none() {

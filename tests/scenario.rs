@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use mixcast::scenario::{forecast, Plan};
+use mixcast::scenario::{forecast, FutureControls, Horizon, Plan};
 use mixcast::{fit, load_dataset, simulate, FitOptions, LoadedSpec, SimConfig};
 
 #[test]
@@ -141,4 +141,97 @@ fn cli_scenario_reads_plans_and_rejects_bad_ones() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("row 2"));
+}
+
+#[test]
+fn future_controls_reproduce_prediction() {
+    // With controls in the model, giving their actual future values reproduces the
+    // model's own prediction for the held-out weeks.
+    let sim = simulate(&SimConfig {
+        noise: 0.03,
+        seed: 5,
+        ..Default::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    sim.write(dir.path()).unwrap();
+    let spec = LoadedSpec::load(&dir.path().join("spec.toml")).unwrap();
+    let ds = load_dataset(&spec).unwrap();
+    let model = fit(
+        &spec,
+        ds.clone(),
+        &FitOptions {
+            holdout: 13,
+            seed: 1,
+            draws: Some(5),
+            progress: false,
+        },
+    )
+    .unwrap();
+    let full = model.predict(&model.point, &model.dataset);
+    let n = ds.n_periods();
+    let h = 13;
+    let mut cut = model.clone();
+    cut.dataset.dates.truncate(n - h);
+    let trunc = |p: &mixcast::Panel| mixcast::Panel {
+        n_geos: 1,
+        n_periods: n - h,
+        values: p.values[..n - h].to_vec(),
+    };
+    cut.dataset.kpi = trunc(&cut.dataset.kpi);
+    for ch in cut.dataset.channels.iter_mut() {
+        ch.input = trunc(&ch.input);
+        ch.spend = ch.spend.as_ref().map(trunc);
+    }
+    let mut csv = String::from("period");
+    for (name, _) in &ds.controls {
+        csv.push(',');
+        csv.push_str(name);
+    }
+    csv.push('\n');
+    for t in n - h..n {
+        csv.push_str(&ds.dates[t].to_string());
+        for (_, c) in cut.dataset.controls.iter_mut() {
+            if let mixcast::data::ControlData::Numeric { values } = c {
+                csv.push_str(&format!(",{}", values.values[t]));
+            }
+        }
+        csv.push('\n');
+    }
+    for (_, c) in cut.dataset.controls.iter_mut() {
+        if let mixcast::data::ControlData::Numeric { values } = c {
+            *values = trunc(values);
+        }
+    }
+    let path = dir.path().join("controls.csv");
+    std::fs::write(&path, csv).unwrap();
+    let future = FutureControls::read(&path, &cut).unwrap();
+    let plan = Plan {
+        spend: ds
+            .channels
+            .iter()
+            .map(|c| c.spend.as_ref().unwrap().values[n - h..].to_vec())
+            .collect(),
+    };
+    let f = Horizon::with_controls(&cut, h, 0, Some(&future)).forecast(&plan);
+    for (t, v) in f.kpi.iter().enumerate() {
+        let want = full.values[n - h + t];
+        assert!(
+            (v - want).abs() < 1e-6 * want.abs(),
+            "period {t}: {v} vs {want}"
+        );
+    }
+    // Held at the last value instead, the forecast differs (price and promo move).
+    let held = Horizon::new(&cut, h, 0).forecast(&plan);
+    assert!(held
+        .kpi
+        .iter()
+        .zip(&f.kpi)
+        .any(|(a, b)| (a - b).abs() > 1e-3 * b.abs()));
+    // A level or column the model does not know is an error naming it.
+    std::fs::write(&path, "period,weather\n1,3\n").unwrap();
+    let err = FutureControls::read(&path, &cut).unwrap_err().to_string();
+    assert!(err.contains("`weather`"), "{err}");
+    std::fs::write(&path, "period,price\n1,abc\n").unwrap();
+    let err = FutureControls::read(&path, &cut).unwrap_err().to_string();
+    assert!(err.contains("row 2") && err.contains("`price`"), "{err}");
 }

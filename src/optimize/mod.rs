@@ -24,7 +24,7 @@ use thiserror::Error;
 
 use crate::analysis::{interval, quantile};
 use crate::model::Model;
-use crate::scenario::{Flighting, Horizon, Plan, Response};
+use crate::scenario::{Flighting, FutureControls, Horizon, Plan, Response};
 use crate::spec::KpiKind;
 pub use curve::Curve;
 pub use solve::{Budget, Feasible};
@@ -410,6 +410,16 @@ impl<'a> Planner<'a> {
     /// Prepare (baseline, carryover, draws) for `h` periods, counting the carryover
     /// tail when `count_tail`.
     pub fn new(model: &'a Model, h: usize, count_tail: bool) -> Planner<'a> {
+        Planner::with_controls(model, h, count_tail, None)
+    }
+
+    /// [`Planner::new`] with future control values where given.
+    pub fn with_controls(
+        model: &'a Model,
+        h: usize,
+        count_tail: bool,
+        future: Option<&FutureControls>,
+    ) -> Planner<'a> {
         let tail = if count_tail {
             Horizon::carryover_periods(model)
         } else {
@@ -417,7 +427,7 @@ impl<'a> Planner<'a> {
         };
         Planner {
             model,
-            horizon: Horizon::new(model, h, tail),
+            horizon: Horizon::with_controls(model, h, tail, future),
         }
     }
 
@@ -503,13 +513,21 @@ fn validate(req: &Request) -> Result<(), OptimizeError> {
     Ok(())
 }
 
-/// Channel feasible sets and whether each is locked.
+/// Channel feasible sets, which are locked, and which have a maximum below the budget
+/// (a cap whose shadow price means something).
+struct Limits {
+    feas: Vec<Feasible>,
+    locked: Vec<bool>,
+    capped: Vec<bool>,
+}
+
+/// Build the channels' limits from the request.
 fn feasible_sets(
     p: &Planner,
     req: &Request,
     paid: &[usize],
     reference: &[f64],
-) -> Result<(Vec<Feasible>, Vec<bool>), OptimizeError> {
+) -> Result<Limits, OptimizeError> {
     let names = p.horizon.channel_names();
     let known = || {
         paid.iter()
@@ -535,6 +553,7 @@ fn feasible_sets(
     };
     let mut feas = Vec::new();
     let mut locked = Vec::new();
+    let mut capped = Vec::new();
     for (i, &c) in paid.iter().enumerate() {
         let r0 = reference[i];
         let mut f = Feasible {
@@ -610,6 +629,7 @@ fn feasible_sets(
             };
             is_locked = true;
         }
+        capped.push(f.hi.is_finite() && budget.is_none_or(|b| f.hi < b));
         if let Some(b) = budget {
             f.hi = f.hi.min(b);
         }
@@ -623,7 +643,11 @@ fn feasible_sets(
         feas.push(f);
         locked.push(is_locked);
     }
-    Ok((feas, locked))
+    Ok(Limits {
+        feas,
+        locked,
+        capped,
+    })
 }
 
 fn optimize_with(p: &Planner, req: &Request) -> Result<Recommendation, OptimizeError> {
@@ -648,7 +672,11 @@ fn optimize_with(p: &Planner, req: &Request) -> Result<Recommendation, OptimizeE
     }
     let all_ref = p.reference_spend();
     let reference: Vec<f64> = paid.iter().map(|&c| all_ref[c]).collect();
-    let (feas, locked) = feasible_sets(p, req, &paid, &reference)?;
+    let Limits {
+        feas,
+        locked,
+        capped,
+    } = feasible_sets(p, req, &paid, &reference)?;
     let shapes: Vec<Vec<f64>> = paid
         .iter()
         .map(|&c| req.flighting.shape(ds, c, h))
@@ -761,7 +789,7 @@ fn optimize_with(p: &Planner, req: &Request) -> Result<Recommendation, OptimizeE
     // Exact evaluation of the recommendation on every set.
     // Marginal returns are derivatives, except where a curve starts vertically (Hill
     // slope < 1 with no carryover at zero spend): there, the secant over one grid step.
-    let step = span / steps as f64;
+    let step = if span > 0.0 { span / steps as f64 } else { 1.0 };
     let contrib: Vec<Vec<(f64, f64)>> = responses
         .par_iter()
         .zip(&sol.x)
@@ -833,10 +861,12 @@ fn optimize_with(p: &Planner, req: &Request) -> Result<Recommendation, OptimizeE
                 ("locked", Some(b), Some(s.abs()))
             } else if x <= tol && f.off_allowed && f.lo > 0.0 {
                 ("off", Some("min"), None)
-            } else if x >= f.hi - tol {
-                ("at_max", Some("max"), Some((slope - lambda).max(0.0)))
             } else if x <= f.lo + tol {
-                ("at_min", Some("min"), Some((lambda - slope).max(0.0)))
+                let shadow = (f.lo > 0.0).then(|| (lambda - slope).max(0.0));
+                ("at_min", Some("min"), shadow)
+            } else if x >= f.hi - tol {
+                let shadow = capped[i].then(|| (slope - lambda).max(0.0));
+                ("at_max", Some("max"), shadow)
             } else {
                 ("interior", None, None)
             };

@@ -103,10 +103,12 @@ pub struct Frontier {
 impl Frontier {
     /// Run the programme for budgets up to `budget` in `steps` units.
     pub fn new(curves: &[Curve], feas: &[Feasible], budget: f64, theta: f64, steps: usize) -> Self {
-        let k_max = steps.max(1);
         let fixed: Vec<Option<f64>> = feas.iter().map(|f| f.fixed().then_some(f.lo)).collect();
         let fixed_spend: f64 = fixed.iter().flatten().sum();
-        let delta = ((budget - fixed_spend).max(0.0) / k_max as f64).max(f64::MIN_POSITIVE);
+        let free = budget - fixed_spend;
+        // Nothing left to allocate: a single grid point (everyone at zero).
+        let k_max = if free > 0.0 { steps.max(1) } else { 0 };
+        let delta = if free > 0.0 { free / k_max as f64 } else { 1.0 };
         let mut value = vec![f64::NEG_INFINITY; k_max + 1];
         value[0] = 0.0;
         let mut stages = Vec::with_capacity(curves.len());
@@ -221,11 +223,6 @@ pub fn solve(
             .max_by(|&i, &j| fr.value[i].total_cmp(&fr.value[j]))
             .unwrap_or(0),
     };
-    if !fr.value[k].is_finite() {
-        return Err(Infeasible(
-            "no allocation meets the budget and the channel constraints on the budget grid".into(),
-        ));
-    }
     if fr.value[k].is_finite() {
         return finish(curves, feas, budget, theta, fr.allocation(k), fr.delta);
     }
