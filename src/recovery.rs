@@ -68,6 +68,56 @@ pub struct StudyReport {
     pub seconds_per_fit: f64,
 }
 
+/// A simulation fitted twice: by the estimator and by the oracle (true transforms, least
+/// squares on the linear part, no prior). Returns (model, oracle, seconds of the fit).
+fn fit_with_oracle(
+    sim: &crate::Simulation,
+    holdout: usize,
+    seed: u64,
+    draws: usize,
+) -> Result<(crate::Model, crate::Model, f64), Error> {
+    let dir = std::env::temp_dir().join(format!(
+        "mixcast-study-{}-{seed}-{}",
+        std::process::id(),
+        sim.truth.config.noise
+    ));
+    sim.write(&dir).map_err(|source| Error::Write {
+        path: dir.clone(),
+        source,
+    })?;
+    let loaded = LoadedSpec::load(&dir.join("spec.toml"))
+        .map_err(Error::from)
+        .and_then(|spec| {
+            let ds = load_dataset(&spec)?;
+            Ok((spec, ds))
+        });
+    let _ = std::fs::remove_dir_all(&dir);
+    let (spec, ds) = loaded?;
+    let opts = FitOptions {
+        holdout,
+        seed,
+        draws: Some(draws),
+        progress: false,
+    };
+    let t = std::time::Instant::now();
+    let model = fit(&spec, ds.clone(), &opts)?;
+    let secs = t.elapsed().as_secs_f64();
+    let mut oracle = LoadedSpec {
+        spec: sim.truth.oracle_spec(&spec.spec),
+        path: spec.path.clone(),
+    };
+    oracle.spec.fit.media_share_prior = 0.0;
+    let om = fit(
+        &oracle,
+        ds,
+        &FitOptions {
+            draws: Some(0),
+            ..opts
+        },
+    )?;
+    Ok((model, om, secs))
+}
+
 /// Run the study in a scratch folder under the system temp dir.
 pub fn run_study(cfg: &StudyConfig) -> Result<StudyReport, Error> {
     let mut acc = [0.0f64; 10];
@@ -82,40 +132,8 @@ pub fn run_study(cfg: &StudyConfig) -> Result<StudyReport, Error> {
             holdout: cfg.holdout,
             seed,
         });
-        let dir = std::env::temp_dir().join(format!(
-            "mixcast-study-{}-{seed}-{}",
-            std::process::id(),
-            cfg.noise
-        ));
-        sim.write(&dir).map_err(|source| Error::Write {
-            path: dir.clone(),
-            source,
-        })?;
-        let spec = LoadedSpec::load(&dir.join("spec.toml"))?;
-        let ds = load_dataset(&spec)?;
-        let opts = FitOptions {
-            holdout: cfg.holdout,
-            seed,
-            draws: Some(cfg.draws),
-            progress: false,
-        };
-        let t = std::time::Instant::now();
-        let model = fit(&spec, ds.clone(), &opts)?;
-        secs += t.elapsed().as_secs_f64();
-        let mut oracle = LoadedSpec {
-            spec: sim.truth.oracle_spec(&spec.spec),
-            path: spec.path.clone(),
-        };
-        oracle.spec.fit.media_share_prior = 0.0;
-        let om = fit(
-            &oracle,
-            ds,
-            &FitOptions {
-                draws: Some(0),
-                ..opts
-            },
-        )?;
-        let _ = std::fs::remove_dir_all(&dir);
+        let (model, om, t) = fit_with_oracle(&sim, cfg.holdout, seed, cfg.draws)?;
+        secs += t;
         let (s, so) = (summarize(&model), summarize(&om));
         for ((c, o), (tr, p)) in s
             .channels
@@ -218,38 +236,7 @@ pub fn run_allocation_study(cfg: &AllocationConfig) -> Result<AllocationReport, 
             seed,
             ..Default::default()
         });
-        let dir = std::env::temp_dir().join(format!(
-            "mixcast-alloc-{}-{seed}-{}",
-            std::process::id(),
-            cfg.noise
-        ));
-        sim.write(&dir).map_err(|source| Error::Write {
-            path: dir.clone(),
-            source,
-        })?;
-        let spec = LoadedSpec::load(&dir.join("spec.toml"))?;
-        let ds = load_dataset(&spec)?;
-        let _ = std::fs::remove_dir_all(&dir);
-        let opts = FitOptions {
-            holdout: 0,
-            seed,
-            draws: Some(cfg.draws),
-            progress: false,
-        };
-        let model = fit(&spec, ds.clone(), &opts)?;
-        let mut oracle = LoadedSpec {
-            spec: sim.truth.oracle_spec(&spec.spec),
-            path: spec.path.clone(),
-        };
-        oracle.spec.fit.media_share_prior = 0.0;
-        let om = fit(
-            &oracle,
-            ds,
-            &FitOptions {
-                draws: Some(0),
-                ..opts
-            },
-        )?;
+        let (model, om, _) = fit_with_oracle(&sim, 0, seed, cfg.draws)?;
         let truth = sim.truth.true_model(&model);
         let h = cfg.horizon;
         let tp = Planner::new(&truth, h, false);

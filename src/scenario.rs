@@ -35,6 +35,29 @@ pub enum ScenarioError {
     Invalid { path: PathBuf, message: String },
 }
 
+fn invalid_input(path: &Path, message: String) -> ScenarioError {
+    ScenarioError::Invalid {
+        path: path.to_path_buf(),
+        message,
+    }
+}
+
+/// Open a small input CSV: the reader and its trimmed headers.
+fn open_csv(path: &Path) -> Result<(csv::Reader<std::fs::File>, Vec<String>), ScenarioError> {
+    let file = std::fs::File::open(path).map_err(|source| ScenarioError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut rdr = csv::Reader::from_reader(file);
+    let headers = rdr
+        .headers()
+        .map_err(|e| invalid_input(path, e.to_string()))?
+        .iter()
+        .map(|h| h.trim().to_string())
+        .collect();
+    Ok((rdr, headers))
+}
+
 /// A spend plan: `[channel][period]` spend per paid channel over the horizon (organic
 /// channels are ignored), summed over geos and split across geos by recent spend shares.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -52,21 +75,8 @@ impl Plan {
     /// Read a plan CSV: a `period` column (any label) and one column per paid channel
     /// (by channel name). Channels without a column get zero spend.
     pub fn read(path: &Path, model: &Model) -> Result<Plan, ScenarioError> {
-        let invalid = |message: String| ScenarioError::Invalid {
-            path: path.to_path_buf(),
-            message,
-        };
-        let file = std::fs::File::open(path).map_err(|source| ScenarioError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let mut rdr = csv::Reader::from_reader(file);
-        let headers: Vec<String> = rdr
-            .headers()
-            .map_err(|e| invalid(e.to_string()))?
-            .iter()
-            .map(|h| h.trim().to_string())
-            .collect();
+        let invalid = |message: String| invalid_input(path, message);
+        let (mut rdr, headers) = open_csv(path)?;
         for h in headers.iter().filter(|h| *h != "period") {
             if !model.channels.iter().any(|c| c.paid && &c.name == h) {
                 let paid: Vec<&str> = model
@@ -173,21 +183,8 @@ pub struct FutureControls {
 impl FutureControls {
     /// Read and check against the model's controls.
     pub fn read(path: &Path, model: &Model) -> Result<FutureControls, ScenarioError> {
-        let invalid = |message: String| ScenarioError::Invalid {
-            path: path.to_path_buf(),
-            message,
-        };
-        let file = std::fs::File::open(path).map_err(|source| ScenarioError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let mut rdr = csv::Reader::from_reader(file);
-        let headers: Vec<String> = rdr
-            .headers()
-            .map_err(|e| invalid(e.to_string()))?
-            .iter()
-            .map(|h| h.trim().to_string())
-            .collect();
+        let invalid = |message: String| invalid_input(path, message);
+        let (mut rdr, headers) = open_csv(path)?;
         let controls = &model.dataset.controls;
         let mut cols = Vec::new();
         for (i, h) in headers.iter().enumerate().filter(|(_, h)| *h != "period") {
@@ -411,21 +408,8 @@ impl Plan {
     /// Read per channel totals: a CSV with columns `channel,spend` (paid channels by
     /// name; channels not listed get 0).
     pub fn read_totals(path: &Path, model: &Model) -> Result<Vec<f64>, ScenarioError> {
-        let invalid = |message: String| ScenarioError::Invalid {
-            path: path.to_path_buf(),
-            message,
-        };
-        let file = std::fs::File::open(path).map_err(|source| ScenarioError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let mut rdr = csv::Reader::from_reader(file);
-        let headers: Vec<String> = rdr
-            .headers()
-            .map_err(|e| invalid(e.to_string()))?
-            .iter()
-            .map(|h| h.trim().to_string())
-            .collect();
+        let invalid = |message: String| invalid_input(path, message);
+        let (mut rdr, headers) = open_csv(path)?;
         let col = |name: &str| {
             headers
                 .iter()

@@ -7,48 +7,67 @@ use std::process::Command;
 use mixcast::scenario::{forecast, FutureControls, Horizon, Plan};
 use mixcast::{fit, load_dataset, simulate, FitOptions, LoadedSpec, SimConfig};
 
-#[test]
-fn plan_of_actual_spend_reproduces_prediction() {
+/// Simulate (3% noise), edit the spec text, fit with a 13-week holdout.
+fn fit_sim(
+    seed: u64,
+    draws: usize,
+    edit: impl Fn(String) -> String,
+) -> (mixcast::Model, mixcast::Dataset) {
     let sim = simulate(&SimConfig {
         noise: 0.03,
-        seed: 2,
+        seed,
         ..Default::default()
     });
     let dir = tempfile::tempdir().unwrap();
     sim.write(dir.path()).unwrap();
-    // No controls: future controls are held at recent values, which would differ from
-    // the actual ones.
-    let text = std::fs::read_to_string(dir.path().join("spec.toml")).unwrap();
-    let text = text.split("[[controls]]").next().unwrap().to_string()
-        + "[seasonality]\ntrend = \"linear\"\n";
-    std::fs::write(dir.path().join("spec.toml"), text).unwrap();
-    let spec = LoadedSpec::load(&dir.path().join("spec.toml")).unwrap();
+    let path = dir.path().join("spec.toml");
+    std::fs::write(&path, edit(std::fs::read_to_string(&path).unwrap())).unwrap();
+    let spec = LoadedSpec::load(&path).unwrap();
     let ds = load_dataset(&spec).unwrap();
-    let model = fit(
-        &spec,
-        ds.clone(),
-        &FitOptions {
-            holdout: 13,
-            seed: 1,
-            draws: Some(20),
-            progress: false,
-        },
-    )
-    .unwrap();
-    let full = model.predict(&model.point, &model.dataset);
-    let n = ds.n_periods();
-    let mut cut = model.clone();
-    cut.dataset.dates.truncate(n - 13);
+    let opts = FitOptions {
+        holdout: 13,
+        seed: 1,
+        draws: Some(draws),
+        progress: false,
+    };
+    (fit(&spec, ds.clone(), &opts).unwrap(), ds)
+}
+
+/// The model as if its data ended `h` periods earlier (single geo).
+fn without_last(model: &mixcast::Model, h: usize) -> mixcast::Model {
+    let n = model.dataset.n_periods();
     let trunc = |p: &mixcast::Panel| mixcast::Panel {
         n_geos: 1,
-        n_periods: n - 13,
-        values: p.values[..n - 13].to_vec(),
+        n_periods: n - h,
+        values: p.values[..n - h].to_vec(),
     };
+    let mut cut = model.clone();
+    cut.dataset.dates.truncate(n - h);
     cut.dataset.kpi = trunc(&cut.dataset.kpi);
     for ch in cut.dataset.channels.iter_mut() {
         ch.input = trunc(&ch.input);
         ch.spend = ch.spend.as_ref().map(trunc);
     }
+    for (_, c) in cut.dataset.controls.iter_mut() {
+        match c {
+            mixcast::data::ControlData::Numeric { values } => *values = trunc(values),
+            mixcast::data::ControlData::Categorical { codes, .. } => codes.truncate(n - h),
+        }
+    }
+    cut
+}
+
+#[test]
+fn plan_of_actual_spend_reproduces_prediction() {
+    // No controls: future controls are held at recent values, which would differ from
+    // the actual ones.
+    let (model, ds) = fit_sim(2, 20, |text| {
+        text.split("[[controls]]").next().unwrap().to_string()
+            + "[seasonality]\ntrend = \"linear\"\n"
+    });
+    let full = model.predict(&model.point, &model.dataset);
+    let n = ds.n_periods();
+    let cut = without_last(&model, 13);
     let plan = Plan {
         spend: ds
             .channels
@@ -147,41 +166,12 @@ fn cli_scenario_reads_plans_and_rejects_bad_ones() {
 fn future_controls_reproduce_prediction() {
     // With controls in the model, giving their actual future values reproduces the
     // model's own prediction for the held-out weeks.
-    let sim = simulate(&SimConfig {
-        noise: 0.03,
-        seed: 5,
-        ..Default::default()
-    });
+    let (model, ds) = fit_sim(5, 5, |text| text);
     let dir = tempfile::tempdir().unwrap();
-    sim.write(dir.path()).unwrap();
-    let spec = LoadedSpec::load(&dir.path().join("spec.toml")).unwrap();
-    let ds = load_dataset(&spec).unwrap();
-    let model = fit(
-        &spec,
-        ds.clone(),
-        &FitOptions {
-            holdout: 13,
-            seed: 1,
-            draws: Some(5),
-            progress: false,
-        },
-    )
-    .unwrap();
     let full = model.predict(&model.point, &model.dataset);
     let n = ds.n_periods();
     let h = 13;
-    let mut cut = model.clone();
-    cut.dataset.dates.truncate(n - h);
-    let trunc = |p: &mixcast::Panel| mixcast::Panel {
-        n_geos: 1,
-        n_periods: n - h,
-        values: p.values[..n - h].to_vec(),
-    };
-    cut.dataset.kpi = trunc(&cut.dataset.kpi);
-    for ch in cut.dataset.channels.iter_mut() {
-        ch.input = trunc(&ch.input);
-        ch.spend = ch.spend.as_ref().map(trunc);
-    }
+    let cut = without_last(&model, h);
     let mut csv = String::from("period");
     for (name, _) in &ds.controls {
         csv.push(',');
@@ -190,17 +180,12 @@ fn future_controls_reproduce_prediction() {
     csv.push('\n');
     for t in n - h..n {
         csv.push_str(&ds.dates[t].to_string());
-        for (_, c) in cut.dataset.controls.iter_mut() {
+        for (_, c) in &ds.controls {
             if let mixcast::data::ControlData::Numeric { values } = c {
                 csv.push_str(&format!(",{}", values.values[t]));
             }
         }
         csv.push('\n');
-    }
-    for (_, c) in cut.dataset.controls.iter_mut() {
-        if let mixcast::data::ControlData::Numeric { values } = c {
-            *values = trunc(values);
-        }
     }
     let path = dir.path().join("controls.csv");
     std::fs::write(&path, csv).unwrap();

@@ -330,30 +330,35 @@ fn argmax_in(curve: &Curve, a: f64, b: f64, p: f64) -> f64 {
             best_v = v;
         }
     }
-    let (mut lo, mut hi) = ((best - step).max(a), (best + step).min(b));
-    let r = 0.5 * (5f64.sqrt() - 1.0);
-    let (mut c, mut d) = (hi - r * (hi - lo), lo + r * (hi - lo));
-    let (mut gc, mut gd) = (g(c), g(d));
-    for _ in 0..30 {
-        if gc >= gd {
-            hi = d;
-            d = c;
-            gd = gc;
-            c = hi - r * (hi - lo);
-            gc = g(c);
-        } else {
-            lo = c;
-            c = d;
-            gc = gd;
-            d = lo + r * (hi - lo);
-            gd = g(d);
-        }
-    }
-    let m = 0.5 * (lo + hi);
+    let (m, _) = golden_max((best - step).max(a), (best + step).min(b), 30, g);
     [m, best]
         .into_iter()
         .max_by(|u, v| g(*u).total_cmp(&g(*v)))
         .unwrap_or(best)
+}
+
+/// Golden-section search for the maximum of a unimodal `f` on `[lo, hi]`: the midpoint
+/// of the final bracket and the best value seen.
+fn golden_max(mut lo: f64, mut hi: f64, iters: usize, f: impl Fn(f64) -> f64) -> (f64, f64) {
+    let r = 0.5 * (5f64.sqrt() - 1.0);
+    let (mut c, mut d) = (hi - r * (hi - lo), lo + r * (hi - lo));
+    let (mut fc, mut fd) = (f(c), f(d));
+    for _ in 0..iters {
+        if fc >= fd {
+            hi = d;
+            d = c;
+            fd = fc;
+            c = hi - r * (hi - lo);
+            fc = f(c);
+        } else {
+            lo = c;
+            c = d;
+            fc = fd;
+            d = lo + r * (hi - lo);
+            fd = f(d);
+        }
+    }
+    (0.5 * (lo + hi), fc.max(fd))
 }
 
 /// Continuous polish in boxes around `x0` (channels that are off stay off).
@@ -546,31 +551,14 @@ fn dual_bound(curves: &[Curve], feas: &[Feasible], budget: Budget, theta: f64) -
             + mu * b
     };
     let cap = curves.iter().map(|c| c.max_slope()).fold(0.0f64, f64::max) + theta.abs() + 1.0;
-    let (mut lo, mut hi) = match budget {
+    let (lo, hi) = match budget {
         Budget::Exactly(_) => (-theta - 1.0, cap),
         Budget::AtMost(_) => (0.0, cap),
     };
-    let r = 0.5 * (5f64.sqrt() - 1.0);
-    let (mut c, mut d) = (hi - r * (hi - lo), lo + r * (hi - lo));
-    let (mut uc, mut ud) = (u(c), u(d));
-    for _ in 0..50 {
-        if uc <= ud {
-            hi = d;
-            d = c;
-            ud = uc;
-            c = hi - r * (hi - lo);
-            uc = u(c);
-        } else {
-            lo = c;
-            c = d;
-            uc = ud;
-            d = lo + r * (hi - lo);
-            ud = u(d);
-        }
-    }
+    let (_, neg) = golden_max(lo, hi, 50, |mu| -u(mu));
     let ends = match budget {
         Budget::Exactly(_) => f64::INFINITY,
         Budget::AtMost(_) => u(0.0),
     };
-    uc.min(ud).min(ends)
+    (-neg).min(ends)
 }
