@@ -240,25 +240,35 @@ impl FutureControls {
 fn geo_split(ds: &Dataset, c: usize) -> Vec<(f64, f64)> {
     let n = ds.n_periods();
     let ng = ds.n_geos();
-    let recent = n.saturating_sub(RECENT)..n;
     let ch = &ds.channels[c];
     let Some(spend) = &ch.spend else {
         return vec![(1.0 / ng as f64, 1.0); ng];
     };
-    let recent_sum = |p: &Panel, g: usize| p.series(g)[recent.clone()].iter().sum::<f64>();
-    let total = spend.sum_over(recent.clone());
+    // The last 13 periods, or the whole history if the channel was dark in them.
+    let recent = n.saturating_sub(RECENT)..n;
+    let window = if spend.sum_over(recent.clone()) > 0.0 {
+        recent
+    } else {
+        0..n
+    };
+    let sum = |p: &Panel, g: usize| p.series(g)[window.clone()].iter().sum::<f64>();
+    let total = spend.sum_over(window.clone());
+    let (spent, shown): (f64, f64) = (0..ng)
+        .map(|g| (sum(spend, g), sum(&ch.input, g)))
+        .fold((0.0, 0.0), |(a, b), (s, i)| (a + s, b + i));
+    let national_ratio = if spent > 0.0 { shown / spent } else { 1.0 };
     (0..ng)
         .map(|g| {
-            let s = recent_sum(spend, g);
+            let s = sum(spend, g);
             let share = if total > 0.0 {
                 s / total
             } else {
                 1.0 / ng as f64
             };
             let ratio = if s > 0.0 {
-                recent_sum(&ch.input, g) / s
+                sum(&ch.input, g) / s
             } else {
-                1.0
+                national_ratio
             };
             (share, ratio)
         })
@@ -418,6 +428,7 @@ impl Plan {
         };
         let (ci, si) = (col("channel")?, col("spend")?);
         let mut totals = vec![0.0; model.channels.len()];
+        let mut seen = vec![false; model.channels.len()];
         for rec in rdr.records() {
             let rec = rec.map_err(|e| invalid(e.to_string()))?;
             let line = rec.position().map(|p| p.line()).unwrap_or(0);
@@ -431,6 +442,12 @@ impl Plan {
                         "row {line}, column `channel`: `{name}` is not a paid channel of the model"
                     ))
                 })?;
+            if seen[c] {
+                return Err(invalid(format!(
+                    "row {line}, column `channel`: `{name}` is listed twice"
+                )));
+            }
+            seen[c] = true;
             let raw = rec.get(si).unwrap_or("").trim();
             totals[c] = match raw.parse::<f64>() {
                 Ok(v) if v.is_finite() && v >= 0.0 => v,

@@ -329,6 +329,29 @@ fn cli_optimize_contract_and_bad_requests() {
     let missing = run(&["optimize", &format!("{d}/nope.json"), "--budget", "10"]);
     assert_eq!(missing.status.code(), Some(2));
 
+    // Per channel totals spread by the historical pattern; a channel listed twice is an error.
+    let totals = format!("{d}/totals.csv");
+    std::fs::write(&totals, "channel,spend\ntv,100000\nsearch,50000\n").unwrap();
+    let t = run(&[
+        "scenario",
+        &model,
+        "--totals",
+        &totals,
+        "--horizon",
+        "13",
+        "--flighting",
+        "historical",
+        "--json",
+    ]);
+    assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&t.stdout).unwrap();
+    assert_eq!(v["kpi"].as_array().unwrap().len(), 13);
+    assert!((v["channels"][0]["spend"].as_f64().unwrap() - 100000.0).abs() < 1e-6);
+    std::fs::write(&totals, "channel,spend\ntv,1\ntv,2\n").unwrap();
+    let t = run(&["scenario", &model, "--totals", &totals, "--horizon", "13"]);
+    assert_eq!(t.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&t.stderr).contains("listed twice"));
+
     // Comparing plans: Δ KPI of a plan against itself is zero.
     let cmp = run(&[
         "scenario",
