@@ -756,9 +756,11 @@ fn optimize_with(p: &Planner, req: &Request) -> Result<Recommendation, OptimizeE
                     )?
                 }
                 Some(k) => {
+                    // Bisect the budget between the last grid step short of the target
+                    // and the first that reaches it, polishing the grid answer's basin.
                     let x0 = fr.allocation(k);
-                    let at = |b: f64| {
-                        solve::finish(
+                    let reach = |b: f64| {
+                        solve::refine(
                             &curves,
                             &feas,
                             Budget::Exactly(b),
@@ -766,20 +768,22 @@ fn optimize_with(p: &Planner, req: &Request) -> Result<Recommendation, OptimizeE
                             x0.clone(),
                             fr.delta,
                         )
+                        .ok()
+                        .filter(|x| solve::objective(&curves, x, 0.0) >= need)
                     };
                     let (mut lo, mut hi) = (fr.budget_of(k.saturating_sub(1)), fr.budget_of(k));
-                    let mut best = at(hi)?;
+                    let mut best = x0.clone();
                     for _ in 0..40 {
                         let mid = 0.5 * (lo + hi);
-                        match at(mid) {
-                            Ok(s) if s.objective >= need => {
+                        match reach(mid) {
+                            Some(x) => {
                                 hi = mid;
-                                best = s;
+                                best = x;
                             }
-                            _ => lo = mid,
+                            None => lo = mid,
                         }
                     }
-                    best
+                    solve::finish(&curves, &feas, Budget::Exactly(hi), 0.0, best, fr.delta)?
                 }
             };
             ("target_kpi", sol, Some(target))

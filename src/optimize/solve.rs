@@ -257,27 +257,7 @@ pub fn finish(
     x0: Vec<f64>,
     delta: f64,
 ) -> Result<Solution, Infeasible> {
-    let b = budget.amount();
-    let tol = 1e-9 * b.max(1.0);
-    let x_dp_ok = match budget {
-        Budget::Exactly(_) => (x0.iter().sum::<f64>() - b).abs() <= tol,
-        Budget::AtMost(_) => x0.iter().sum::<f64>() <= b + tol,
-    };
-    let x1 = polish(curves, feas, budget, theta, &x0, delta);
-    let x = match x1 {
-        Some(x1)
-            if !x_dp_ok
-                || objective(curves, &x1, theta) >= objective(curves, &x0, theta) - 1e-12 =>
-        {
-            x1
-        }
-        None if !x_dp_ok => {
-            return Err(Infeasible(
-                "the channel bounds cannot spend the budget exactly".into(),
-            ))
-        }
-        _ => x0,
-    };
+    let x = refine(curves, feas, budget, theta, x0, delta)?;
     let obj = objective(curves, &x, theta);
     let shadow = shadow_price(curves, feas, budget, theta, &x);
     Ok(Solution {
@@ -286,6 +266,36 @@ pub fn finish(
         objective: obj,
         x,
     })
+}
+
+/// The continuous polish of a grid allocation (the better of the two when the grid
+/// allocation already meets the budget), without the certificate.
+pub fn refine(
+    curves: &[Curve],
+    feas: &[Feasible],
+    budget: Budget,
+    theta: f64,
+    x0: Vec<f64>,
+    delta: f64,
+) -> Result<Vec<f64>, Infeasible> {
+    let b = budget.amount();
+    let tol = 1e-9 * b.max(1.0);
+    let x_dp_ok = match budget {
+        Budget::Exactly(_) => (x0.iter().sum::<f64>() - b).abs() <= tol,
+        Budget::AtMost(_) => x0.iter().sum::<f64>() <= b + tol,
+    };
+    match polish(curves, feas, budget, theta, &x0, delta) {
+        Some(x1)
+            if !x_dp_ok
+                || objective(curves, &x1, theta) >= objective(curves, &x0, theta) - 1e-12 =>
+        {
+            Ok(x1)
+        }
+        None if !x_dp_ok => Err(Infeasible(
+            "the channel bounds cannot spend the budget exactly".into(),
+        )),
+        _ => Ok(x0),
+    }
 }
 
 pub(crate) fn check(feas: &[Feasible], budget: Budget) -> Result<(), Infeasible> {
