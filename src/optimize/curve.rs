@@ -12,6 +12,8 @@ pub struct Curve {
     f: Vec<f64>,
     d: Vec<f64>,
     max_slope: f64,
+    /// The first interval is a straight line (the curve starts vertically).
+    linear_head: bool,
 }
 
 impl Curve {
@@ -32,12 +34,14 @@ impl Curve {
 
     /// Build from node values and slopes (nodes as [`Curve::tabulate`] places them).
     pub fn from_nodes(x_max: f64, x: Vec<f64>, f: Vec<f64>, mut d: Vec<f64>) -> Curve {
-        // An infinite or huge slope at zero (Hill with slope < 1 and no carryover) is
-        // replaced by the secant, which keeps the first interval monotone.
+        // An infinite or huge slope at zero (Hill with slope < 1 and no carryover) cannot
+        // be followed by a cubic: the first interval becomes the secant line.
+        let mut linear_head = false;
         if x.len() > 1 {
             let secant = (f[1] - f[0]) / (x[1] - x[0]);
             if !d[0].is_finite() || d[0] > 3.0 * secant {
                 d[0] = secant;
+                linear_head = true;
             }
         }
         d.iter_mut().for_each(|v| {
@@ -52,6 +56,7 @@ impl Curve {
             f,
             d,
             max_slope,
+            linear_head,
         }
     }
 
@@ -80,6 +85,9 @@ impl Curve {
         }
         let i = self.locate(x);
         let h = self.x[i + 1] - self.x[i];
+        if i == 0 && self.linear_head {
+            return self.f[0] + self.d[0] * x;
+        }
         let t = (x - self.x[i]) / h;
         let (t2, t3) = (t * t, t * t * t);
         (2.0 * t3 - 3.0 * t2 + 1.0) * self.f[i]
@@ -97,6 +105,9 @@ impl Curve {
         }
         let x = x.max(0.0);
         let i = self.locate(x);
+        if i == 0 && self.linear_head {
+            return self.d[0];
+        }
         let h = self.x[i + 1] - self.x[i];
         let t = (x - self.x[i]) / h;
         let t2 = t * t;

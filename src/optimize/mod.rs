@@ -708,87 +708,36 @@ fn optimize_with(p: &Planner, req: &Request) -> Result<Recommendation, OptimizeE
         Objective::Profit { margin } => (margin, true),
     };
     let steps = req.grid_steps;
-    let mut status = "optimal".to_string();
-    let mut message = None;
-    let (mode, sol, target) = match req.goal {
-        Goal::FixedBudget { budget } => {
-            let (b, theta) = if profit {
-                (Budget::AtMost(budget), 1.0 / margin)
-            } else {
-                (Budget::Exactly(budget), 0.0)
+    // Spend below 0.1% of the budget is indistinguishable from none to the model (and a
+    // planner cannot buy it): such channels are set to zero and the rest re-optimised.
+    let mut solved = solve_goal(req, &curves, &feas, span, fixed)?;
+    let floor = 1e-3 * span;
+    let crumbs: Vec<usize> = (0..feas.len())
+        .filter(|&i| {
+            let x = solved.sol.x[i];
+            x > 0.0 && x < floor && (feas[i].lo <= 0.0 || feas[i].off_allowed)
+        })
+        .collect();
+    if !crumbs.is_empty() {
+        let mut trimmed = feas.clone();
+        for &i in &crumbs {
+            trimmed[i] = Feasible {
+                lo: 0.0,
+                hi: 0.0,
+                off_allowed: false,
             };
-            let sol = solve::solve(&curves, &feas, b, theta, steps)?;
-            ("fixed_budget", sol, None)
         }
-        Goal::TargetEfficiency { threshold } => {
-            let cap = span;
-            let sol = solve::solve(&curves, &feas, Budget::AtMost(cap), threshold, steps)?;
-            ("target_efficiency", sol, Some(threshold))
+        if let Ok(s) = solve_goal(req, &curves, &trimmed, span, fixed) {
+            solved = s;
         }
-        Goal::TargetKpi { target } => {
-            let need = target - fixed;
-            solve::check(&feas, Budget::AtMost(span))?;
-            let fr = solve::Frontier::new(&curves, &feas, span, 0.0, steps);
-            let reach = fr.value.iter().position(|v| *v >= need);
-            let sol = match reach {
-                None => {
-                    let best = (0..fr.value.len())
-                        .max_by(|&i, &j| fr.value[i].total_cmp(&fr.value[j]))
-                        .unwrap_or(0);
-                    if !fr.value[best].is_finite() {
-                        return Err(OptimizeError::Infeasible(
-                            "no allocation meets the channel constraints".into(),
-                        ));
-                    }
-                    status = "unreachable".into();
-                    message = Some(format!(
-                        "the target {target:.2} is out of reach: the most the constraints allow is {:.2}",
-                        fr.value[best] + fixed
-                    ));
-                    let b = fr.budget_of(best);
-                    solve::finish(
-                        &curves,
-                        &feas,
-                        Budget::Exactly(b),
-                        0.0,
-                        fr.allocation(best),
-                        fr.delta,
-                    )?
-                }
-                Some(k) => {
-                    // Bisect the budget between the last grid step short of the target
-                    // and the first that reaches it, polishing the grid answer's basin.
-                    let x0 = fr.allocation(k);
-                    let reach = |b: f64| {
-                        solve::refine(
-                            &curves,
-                            &feas,
-                            Budget::Exactly(b),
-                            0.0,
-                            x0.clone(),
-                            fr.delta,
-                        )
-                        .ok()
-                        .filter(|x| solve::objective(&curves, x, 0.0) >= need)
-                    };
-                    let (mut lo, mut hi) = (fr.budget_of(k.saturating_sub(1)), fr.budget_of(k));
-                    let mut best = x0.clone();
-                    for _ in 0..40 {
-                        let mid = 0.5 * (lo + hi);
-                        match reach(mid) {
-                            Some(x) => {
-                                hi = mid;
-                                best = x;
-                            }
-                            None => lo = mid,
-                        }
-                    }
-                    solve::finish(&curves, &feas, Budget::Exactly(hi), 0.0, best, fr.delta)?
-                }
-            };
-            ("target_kpi", sol, Some(target))
-        }
-    };
+    }
+    let Solved {
+        mode,
+        sol,
+        target,
+        status,
+        message,
+    } = solved;
 
     // Exact evaluation of the recommendation on every set.
     // Marginal returns are derivatives, except where a curve starts vertically (Hill
@@ -958,5 +907,110 @@ fn optimize_with(p: &Planner, req: &Request) -> Result<Recommendation, OptimizeE
         certificate,
         plan,
         dates: hz.dates().to_vec(),
+    })
+}
+
+/// The solver's answer for a goal.
+struct Solved {
+    mode: &'static str,
+    sol: solve::Solution,
+    target: Option<f64>,
+    status: String,
+    message: Option<String>,
+}
+
+/// Run the goal's solver on the tabulated curves.
+fn solve_goal(
+    req: &Request,
+    curves: &[Curve],
+    feas: &[Feasible],
+    span: f64,
+    fixed: f64,
+) -> Result<Solved, OptimizeError> {
+    let steps = req.grid_steps;
+    let (margin, profit) = match req.objective {
+        Objective::Kpi => (1.0, false),
+        Objective::Profit { margin } => (margin, true),
+    };
+    let mut status = "optimal".to_string();
+    let mut message = None;
+    let (mode, sol, target) = match req.goal {
+        Goal::FixedBudget { budget } => {
+            let (b, theta) = if profit {
+                (Budget::AtMost(budget), 1.0 / margin)
+            } else {
+                (Budget::Exactly(budget), 0.0)
+            };
+            let sol = solve::solve(curves, feas, b, theta, steps)?;
+            ("fixed_budget", sol, None)
+        }
+        Goal::TargetEfficiency { threshold } => {
+            let cap = span;
+            let sol = solve::solve(curves, feas, Budget::AtMost(cap), threshold, steps)?;
+            ("target_efficiency", sol, Some(threshold))
+        }
+        Goal::TargetKpi { target } => {
+            let need = target - fixed;
+            solve::check(feas, Budget::AtMost(span))?;
+            let fr = solve::Frontier::new(curves, feas, span, 0.0, steps);
+            let reach = fr.value.iter().position(|v| *v >= need);
+            let sol = match reach {
+                None => {
+                    let best = (0..fr.value.len())
+                        .max_by(|&i, &j| fr.value[i].total_cmp(&fr.value[j]))
+                        .unwrap_or(0);
+                    if !fr.value[best].is_finite() {
+                        return Err(OptimizeError::Infeasible(
+                            "no allocation meets the channel constraints".into(),
+                        ));
+                    }
+                    status = "unreachable".into();
+                    message = Some(format!(
+                        "the target {target:.2} is out of reach: the most the constraints allow is {:.2}",
+                        fr.value[best] + fixed
+                    ));
+                    let b = fr.budget_of(best);
+                    solve::finish(
+                        curves,
+                        feas,
+                        Budget::Exactly(b),
+                        0.0,
+                        fr.allocation(best),
+                        fr.delta,
+                    )?
+                }
+                Some(k) => {
+                    // Bisect the budget between the last grid step short of the target
+                    // and the first that reaches it, polishing the grid answer's basin.
+                    let x0 = fr.allocation(k);
+                    let reach = |b: f64| {
+                        solve::refine(curves, feas, Budget::Exactly(b), 0.0, x0.clone(), fr.delta)
+                            .ok()
+                            .filter(|x| solve::objective(curves, x, 0.0) >= need)
+                    };
+                    let (mut lo, mut hi) = (fr.budget_of(k.saturating_sub(1)), fr.budget_of(k));
+                    let mut best = x0.clone();
+                    for _ in 0..40 {
+                        let mid = 0.5 * (lo + hi);
+                        match reach(mid) {
+                            Some(x) => {
+                                hi = mid;
+                                best = x;
+                            }
+                            None => lo = mid,
+                        }
+                    }
+                    solve::finish(curves, feas, Budget::Exactly(hi), 0.0, best, fr.delta)?
+                }
+            };
+            ("target_kpi", sol, Some(target))
+        }
+    };
+    Ok(Solved {
+        mode,
+        sol,
+        target,
+        status,
+        message,
     })
 }
