@@ -77,13 +77,23 @@ pub fn channel_metrics(model: &Model, p: &Params) -> Vec<Metrics> {
         .collect()
 }
 
-/// Percentile of a sample (linear interpolation), `q` in `[0, 1]`.
+/// Percentile of a sample (linear interpolation), `q` in `[0, 1]`; non-finite values are
+/// ignored.
 pub fn quantile(v: &[f64], q: f64) -> f64 {
+    quantile_sorted(&sorted_finite(v), q)
+}
+
+fn sorted_finite(v: &[f64]) -> Vec<f64> {
     let mut s: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+    s.sort_unstable_by(|a, b| a.total_cmp(b));
+    s
+}
+
+/// Percentile of an ascending sample.
+fn quantile_sorted(s: &[f64], q: f64) -> f64 {
     if s.is_empty() {
         return f64::NAN;
     }
-    s.sort_by(|a, b| a.total_cmp(b));
     let pos = q.clamp(0.0, 1.0) * (s.len() - 1) as f64;
     let lo = pos.floor() as usize;
     let hi = pos.ceil() as usize;
@@ -98,11 +108,12 @@ pub fn interval(draws: &[f64], mass: f64, point: f64) -> [f64; 2] {
     if draws.len() < 2 {
         return [point, point];
     }
+    let s = sorted_finite(draws);
     let a = (1.0 - mass) / 2.0;
     let (lo, med, hi) = (
-        quantile(draws, a),
-        quantile(draws, 0.5),
-        quantile(draws, 1.0 - a),
+        quantile_sorted(&s, a),
+        quantile_sorted(&s, 0.5),
+        quantile_sorted(&s, 1.0 - a),
     );
     if point > 0.0 && med > 0.0 && lo >= 0.0 {
         [lo * point / med, hi * point / med]
