@@ -430,8 +430,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 (None, Some(path)) => {
                     let t = Plan::read_totals(path, &m).map_err(Error::from)?;
                     let h = horizon.unwrap_or(0);
-                    if h == 0 {
-                        return Err(UsageError("--horizon must be at least 1".into()).into());
+                    let max = mixcast::optimize::MAX_HORIZON;
+                    if h == 0 || h > max {
+                        return Err(UsageError(format!("--horizon must be 1..={max}")).into());
                     }
                     (stem(path), Plan::from_totals(&m, &t, h, flighting))
                 }
@@ -589,6 +590,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .map(|p| FutureControls::read(p, &m))
                 .transpose()
                 .map_err(Error::from)?;
+            mixcast::optimize::validate(&req).map_err(Error::from)?;
             let rec =
                 mixcast::optimize::Planner::with_controls(&m, horizon, count_tail, future.as_ref())
                     .optimize(&req)

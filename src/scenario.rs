@@ -119,8 +119,15 @@ impl Plan {
                 spend[c].push(v);
             }
         }
-        if spend.first().is_none_or(|s| s.is_empty()) {
+        let periods = spend.first().map_or(0, |s| s.len());
+        if periods == 0 {
             return Err(invalid("no periods".into()));
+        }
+        let max = crate::optimize::MAX_HORIZON;
+        if periods > max {
+            return Err(invalid(format!(
+                "{periods} periods; plans cover at most {max}"
+            )));
         }
         Ok(Plan { spend })
     }

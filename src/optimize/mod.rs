@@ -216,6 +216,8 @@ impl Request {
     }
 }
 
+/// Longest horizon accepted (ten years of weeks).
+pub const MAX_HORIZON: usize = 520;
 /// Default budget grid of the dynamic programme.
 pub const DEFAULT_GRID_STEPS: usize = 1000;
 /// Interpolation intervals per channel curve.
@@ -464,10 +466,14 @@ pub fn optimize(model: &Model, req: &Request) -> Result<Recommendation, Optimize
     Planner::new(model, req.horizon, req.count_tail).optimize(req)
 }
 
-fn validate(req: &Request) -> Result<(), OptimizeError> {
+/// Check a request's values (before any work).
+pub fn validate(req: &Request) -> Result<(), OptimizeError> {
     let bad = |m: String| Err(OptimizeError::Invalid(m));
-    if req.horizon == 0 {
-        return bad("horizon must be at least 1 period".into());
+    if req.horizon == 0 || req.horizon > MAX_HORIZON {
+        return bad(format!(
+            "horizon must be 1..={MAX_HORIZON} periods (got {})",
+            req.horizon
+        ));
     }
     let pos = |v: f64| v.is_finite() && v >= 0.0;
     match req.goal {
