@@ -510,9 +510,9 @@ pub fn validate(req: &Request) -> Result<(), OptimizeError> {
             return bad(format!("--within must be a fraction ≥ 0 (got {w})"));
         }
     }
-    if req.grid_steps < 10 || req.grid_steps > 100_000 {
+    if req.grid_steps < 10 || req.grid_steps > 20_000 {
         return bad(format!(
-            "grid steps must be in 10..=100000 (got {})",
+            "grid steps must be in 10..=20000 (got {})",
             req.grid_steps
         ));
     }
