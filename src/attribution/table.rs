@@ -395,9 +395,19 @@ pub(crate) fn parse_stream<T: Send, L: Default + Send>(
     Ok((idx, out))
 }
 
+/// Length and first 8 bytes of a name, packed: equal names have equal keys, and names of
+/// at most 8 bytes are equal exactly when their keys are.
+fn short_key(name: &[u8]) -> (usize, u64) {
+    let mut b = [0u8; 8];
+    let n = name.len().min(8);
+    b[..n].copy_from_slice(&name[..n]);
+    (name.len(), u64::from_le_bytes(b))
+}
+
 #[derive(Default)]
 struct LocalPaths {
     names: Vec<String>,
+    keys: Vec<(usize, u64)>,
     ids: FxHashMap<Vec<u8>, u32>,
     tokens: Vec<u32>,
     rows: Vec<(u32, f64, f64, f64)>,
@@ -439,12 +449,20 @@ pub fn read_paths_csv(path: &Path, opts: ReadOptions) -> Result<PathTable, Attri
                         "empty channel name in path",
                     ));
                 }
-                // Few distinct channels: a linear scan beats hashing.
+                // Few distinct channels: a linear scan over (length, first 8 bytes) keys
+                // beats hashing, and a full compare is needed only for longer names.
+                let key = short_key(name);
                 let found = if local.names.len() <= 24 {
                     local
-                        .names
+                        .keys
                         .iter()
-                        .position(|n| n.as_bytes() == name)
+                        .position(|k| *k == key)
+                        .filter(|&i| name.len() <= 8 || local.names[i].as_bytes() == name)
+                        .or_else(|| {
+                            (name.len() > 8)
+                                .then(|| local.names.iter().position(|n| n.as_bytes() == name))
+                                .flatten()
+                        })
                         .map(|i| i as u32)
                 } else {
                     local.ids.get(name).copied()
@@ -454,6 +472,7 @@ pub fn read_paths_csv(path: &Path, opts: ReadOptions) -> Result<PathTable, Attri
                     None => {
                         let i = local.names.len() as u32;
                         local.names.push(String::from_utf8_lossy(name).into_owned());
+                        local.keys.push(key);
                         local.ids.insert(name.to_vec(), i);
                         i
                     }
