@@ -313,7 +313,10 @@ fn cli_optimize_contract_and_bad_requests() {
             "`tv`",
         ),
         (vec!["--budget", "1000", "--horizon", "0"], "horizon"),
-        (vec!["--budget", "1000", "--horizon", "100000000"], "horizon"),
+        (
+            vec!["--budget", "1000", "--horizon", "100000000"],
+            "horizon",
+        ),
         (vec!["--budget=nan"], "budget"),
         (
             vec!["--budget", "1000", "--objective", "profit"],

@@ -515,3 +515,34 @@ pub fn read_paths_csv(path: &Path, opts: ReadOptions) -> Result<PathTable, Attri
     t.journeys = t.paths.iter().map(|p| p.conversions + p.nulls).sum();
     Ok(t)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channels_sharing_length_and_prefix_stay_distinct() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("paths.csv");
+        std::fs::write(
+            &p,
+            "path,total_conversions\n\
+             display_retargeting > display_prospecting,1\n\
+             display_prospecting,2\ntv > display_retargeting,3\n",
+        )
+        .unwrap();
+        let t = read_paths_csv(&p, ReadOptions::default()).unwrap();
+        let names: Vec<&str> = t.channels.iter().map(String::as_str).collect();
+        assert_eq!(names.len(), 3, "{names:?}");
+        let path = |i: usize| -> Vec<&str> {
+            let r = &t.paths[i];
+            t.tokens[r.start as usize..(r.start + r.len) as usize]
+                .iter()
+                .map(|&tp| names[t.touchpoints[tp as usize].channel as usize])
+                .collect()
+        };
+        assert_eq!(path(0), ["display_retargeting", "display_prospecting"]);
+        assert_eq!(path(1), ["display_prospecting"]);
+        assert_eq!(path(2), ["tv", "display_retargeting"]);
+    }
+}
