@@ -282,7 +282,7 @@ enum Cmd {
         /// Channels per simulation (allocation study).
         #[arg(long, default_value_t = 5)]
         channels: usize,
-        /// Risk view for the allocation study: mean or point.
+        /// Risk view for the allocation study: mean, point, or a quantile like q0.25.
         #[arg(long, default_value = "mean")]
         risk: String,
     },
@@ -754,10 +754,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 seeds,
                 draws,
                 channels,
-                risk: if risk == "point" {
-                    Risk::Point
-                } else {
-                    Risk::Mean
+                risk: match risk.as_str() {
+                    "point" => Risk::Point,
+                    "mean" => Risk::Mean,
+                    q => match q.strip_prefix('q').and_then(|v| v.parse::<f64>().ok()) {
+                        Some(v) if v > 0.0 && v < 1.0 => Risk::Quantile { q: v },
+                        _ => {
+                            return Err(UsageError(format!(
+                                "--risk `{risk}`: mean, point or qN (e.g. q0.25)"
+                            ))
+                            .into())
+                        }
+                    },
                 },
                 ..Default::default()
             };
