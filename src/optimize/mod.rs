@@ -156,6 +156,16 @@ pub enum Objective {
     },
 }
 
+impl Objective {
+    /// Profit per KPI unit and whether the objective is profit (1 and false for KPI).
+    fn margin(self) -> (f64, bool) {
+        match self {
+            Objective::Kpi => (1.0, false),
+            Objective::Profit { margin } => (margin, true),
+        }
+    }
+}
+
 /// Which summary of the uncertainty draws to optimise.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -709,10 +719,7 @@ fn optimize_with(p: &Planner, req: &Request) -> Result<Recommendation, OptimizeE
     let n_sets = hz.n_draws() + 1;
     let fixed_sets: Vec<f64> = (0..n_sets).map(|s| hz.fixed_kpi(s).iter().sum()).collect();
     let fixed = aggregate(req.risk, &fixed_sets);
-    let (margin, profit) = match req.objective {
-        Objective::Kpi => (1.0, false),
-        Objective::Profit { margin } => (margin, true),
-    };
+    let (margin, profit) = req.objective.margin();
     let steps = req.grid_steps;
     // Spend below 0.1% of the budget is indistinguishable from none to the model (and a
     // planner cannot buy it): such channels are set to zero and the rest re-optimised.
@@ -934,10 +941,7 @@ fn solve_goal(
     fixed: f64,
 ) -> Result<Solved, OptimizeError> {
     let steps = req.grid_steps;
-    let (margin, profit) = match req.objective {
-        Objective::Kpi => (1.0, false),
-        Objective::Profit { margin } => (margin, true),
-    };
+    let (margin, profit) = req.objective.margin();
     let mut status = "optimal".to_string();
     let mut message = None;
     let (mode, sol, target) = match req.goal {
