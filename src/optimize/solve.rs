@@ -91,7 +91,7 @@ pub struct Frontier {
     pub delta: f64,
     /// Best objective per number of units used (`-inf` if unreachable).
     pub value: Vec<f64>,
-    /// Spend of locked channels, outside the grid.
+    /// Spend outside the grid: locked channels and the floors of channels that must be on.
     pub offset: f64,
     /// Final values without the fixed channels.
     end: Vec<f64>,
@@ -105,36 +105,47 @@ impl Frontier {
     pub fn new(curves: &[Curve], feas: &[Feasible], budget: f64, theta: f64, steps: usize) -> Self {
         let fixed: Vec<Option<f64>> = feas.iter().map(|f| f.fixed().then_some(f.lo)).collect();
         let fixed_spend: f64 = fixed.iter().flatten().sum();
-        let free = budget - fixed_spend;
-        // Nothing left to allocate: a single grid point (everyone at zero).
+        // Lower bounds of channels that must be on are paid up front, so they hold exactly;
+        // the grid covers what is left.
+        let floors: f64 = feas
+            .iter()
+            .zip(&fixed)
+            .filter(|(f, x)| x.is_none() && !f.off_allowed)
+            .map(|(f, _)| f.lo)
+            .sum();
+        let free = budget - fixed_spend - floors;
+        // Nothing left to allocate: a single grid point (everyone at their floor).
         let k_max = if free > 0.0 { steps.max(1) } else { 0 };
         let delta = if free > 0.0 { free / k_max as f64 } else { 1.0 };
         let mut value = vec![f64::NEG_INFINITY; k_max + 1];
-        value[0] = 0.0;
+        value[0] = if free >= -1e-12 * budget.abs().max(1.0) {
+            0.0
+        } else {
+            f64::NEG_INFINITY
+        };
         let mut stages = Vec::with_capacity(curves.len());
         for (c, f) in feas.iter().enumerate() {
             if fixed[c].is_some() {
                 stages.push((Vec::new(), Vec::new()));
                 continue;
             }
-            // Options: units k and the spend they stand for.
+            // Options: units k and the spend they stand for, so that every grid allocation
+            // spends exactly its units. A channel that must be on spends `lo + kΔ`; a
+            // minimum buy is off, or spends `kΔ ≥ lo` (patterns whose slack is below a
+            // step are checked in `solve`).
+            let steps_in = |w: f64| ((w / delta) + 1e-9).floor().max(0.0) as usize;
             let mut opts: Vec<(usize, f64)> = Vec::new();
-            if f.off_allowed || f.lo <= 0.0 {
+            let width = (f.hi - f.lo).max(0.0);
+            if f.off_allowed && f.lo > 0.0 {
                 opts.push((0, 0.0));
-            }
-            let k_lo = ((f.lo / delta) - 1e-9).ceil().max(0.0) as usize;
-            let k_hi = ((f.hi / delta) + 1e-9).floor().min(k_max as f64) as usize;
-            if k_lo <= k_hi {
-                opts.extend(
-                    (k_lo.max(1)..=k_hi).map(|k| (k, (k as f64 * delta).clamp(f.lo, f.hi))),
-                );
+                let c0 = ((f.lo / delta) - 1e-9).ceil().max(1.0) as usize;
+                let c1 = steps_in(f.hi).min(k_max);
+                opts.extend((c0..=c1).map(|k| (k, k as f64 * delta)));
             } else {
-                // No grid point inside a narrow range: charge the next grid point up
-                // (never overspends; the polish meets an exact budget).
-                let k = ((f.lo / delta) - 1e-9).ceil().max(1.0) as usize;
-                if k <= k_max {
-                    opts.push((k, f.lo));
-                }
+                opts.extend(
+                    (0..=steps_in(width).min(k_max))
+                        .map(|k| (k, (f.lo + k as f64 * delta).min(f.hi))),
+                );
             }
             let opts: Vec<(usize, f64, f64)> = opts
                 .iter()
@@ -161,7 +172,7 @@ impl Frontier {
             end,
             delta,
             value,
-            offset: fixed_spend,
+            offset: fixed_spend + floors,
             stages,
             fixed,
         }
@@ -223,29 +234,156 @@ pub fn solve(
             .max_by(|&i, &j| fr.value[i].total_cmp(&fr.value[j]))
             .unwrap_or(0),
     };
+    let mut best: Option<(f64, Vec<f64>)> = None;
+    let consider = |best: &mut Option<(f64, Vec<f64>)>, x: Vec<f64>| {
+        let obj = objective(curves, &x, theta);
+        if best.as_ref().is_none_or(|(o, _)| obj > *o) {
+            *best = Some((obj, x));
+        }
+    };
     if fr.value[k].is_finite() {
-        return finish(curves, feas, budget, theta, fr.allocation(k), fr.delta);
+        if let Ok(x) = refine(curves, feas, budget, theta, fr.allocation(k), fr.delta) {
+            consider(&mut best, x);
+        }
     }
-    // No grid point spends the budget exactly (narrow ranges): start from the fullest
-    // grid allocation whose on/off pattern can still spend it, and let the continuous
-    // polish meet the budget.
-    for b in (0..fr.value.len()).rev() {
-        if !fr.value[b].is_finite() {
+    // Minimum buys are charged whole grid units, so on/off patterns with less slack than
+    // that can be invisible to the grid. Check each such pattern from a proportional fill
+    // of its ranges (feasible by construction), polished.
+    let optional: Vec<usize> = (0..feas.len())
+        .filter(|&c| feas[c].off_allowed && feas[c].lo > 0.0)
+        .collect();
+    // When the grid found nothing (ranges narrower than a step at their upper ends too),
+    // every pattern that brackets the budget is checked.
+    let grid_found = best.is_some();
+    if optional.len() <= 12 {
+        let exact = matches!(budget, Budget::Exactly(_));
+        for mask in 0..1u32 << optional.len() {
+            let mut pattern = feas.to_vec();
+            for (bit, &c) in optional.iter().enumerate() {
+                pattern[c] = if mask & (1 << bit) != 0 {
+                    Feasible {
+                        off_allowed: false,
+                        ..feas[c]
+                    }
+                } else {
+                    Feasible {
+                        lo: 0.0,
+                        hi: 0.0,
+                        off_allowed: false,
+                    }
+                };
+            }
+            let lo: f64 = pattern.iter().map(|f| f.lo).sum();
+            let hi: f64 = pattern.iter().map(|f| f.hi).sum();
+            let slack = b - lo;
+            let on = mask.count_ones() as f64;
+            if slack < 0.0 || (exact && hi < b) || (grid_found && slack > (on + 1.0) * fr.delta) {
+                continue;
+            }
+            let share = if exact && hi > lo {
+                slack / (hi - lo)
+            } else {
+                0.0
+            };
+            let x0: Vec<f64> = pattern
+                .iter()
+                .map(|f| f.lo + share * (f.hi - f.lo))
+                .collect();
+            if let Ok(x) = refine(curves, &pattern, budget, theta, x0, fr.delta) {
+                consider(&mut best, x);
+            }
+        }
+    }
+    match best {
+        Some((_, x)) => {
+            let x = flip_bounds(curves, feas, budget, theta, x, fr.delta);
+            finish(curves, feas, budget, theta, x, fr.delta)
+        }
+        None => Err(Infeasible(
+            "no combination of channels on and off can spend the budget within the channel \
+             bounds"
+                .into(),
+        )),
+    }
+}
+
+/// The grid can misjudge which of two nearly equal basins is better by up to a step's
+/// worth of return (a bound that is not on the grid). Each channel sitting on a bound is
+/// tried on its other bounds (the difference taken from or given to the others in
+/// proportion to their room) and polished; the best allocation is kept.
+fn flip_bounds(
+    curves: &[Curve],
+    feas: &[Feasible],
+    budget: Budget,
+    theta: f64,
+    mut x: Vec<f64>,
+    delta: f64,
+) -> Vec<f64> {
+    let tol = 1e-9 * budget.amount().max(1.0);
+    let mut best = objective(curves, &x, theta);
+    for c in 0..x.len() {
+        let f = feas[c];
+        if f.fixed() || (x[c] - f.lo).abs() > tol && (x[c] - f.hi).abs() > tol && x[c] > tol {
             continue;
         }
-        let x0 = fr.allocation(b);
-        let on = |c: usize| !(feas[c].off_allowed && feas[c].lo > 0.0 && x0[c] <= 0.0);
-        let lo: f64 = (0..x0.len()).filter(|&c| on(c)).map(|c| feas[c].lo).sum();
-        let hi: f64 = (0..x0.len()).filter(|&c| on(c)).map(|c| feas[c].hi).sum();
-        let tol = 1e-12 * budget.amount().max(1.0);
-        if lo <= budget.amount() + tol && hi >= budget.amount() - tol {
-            return finish(curves, feas, budget, theta, x0, fr.delta);
+        let mut targets = vec![f.lo, f.hi];
+        if f.off_allowed {
+            targets.push(0.0);
+        }
+        for t in targets {
+            if (t - x[c]).abs() <= tol || !t.is_finite() {
+                continue;
+            }
+            let mut x0 = x.clone();
+            x0[c] = t;
+            // What the others must give (d < 0) or take (d > 0) to meet the budget: all of
+            // it for an exact budget, only the excess for an upper limit.
+            let gap = budget.amount() - x0.iter().sum::<f64>();
+            let d = match budget {
+                Budget::Exactly(_) => gap,
+                Budget::AtMost(_) => gap.min(0.0),
+            };
+            let off = |i: usize| feas[i].off_allowed && feas[i].lo > 0.0 && x[i] <= tol;
+            let room = |i: usize| {
+                if i == c || off(i) {
+                    0.0
+                } else if d > 0.0 {
+                    feas[i].hi - x[i]
+                } else if x[i] > tol {
+                    x[i] - feas[i].lo
+                } else {
+                    0.0
+                }
+            };
+            let total: f64 = (0..x.len()).map(room).sum();
+            if total < d.abs() - tol {
+                continue;
+            }
+            if d != 0.0 {
+                for (i, v) in x0.iter_mut().enumerate() {
+                    *v += d * room(i) / total.max(f64::MIN_POSITIVE);
+                }
+            }
+            let mut pinned = feas.to_vec();
+            pinned[c] = Feasible {
+                lo: t,
+                hi: t,
+                off_allowed: false,
+            };
+            let Ok(y) = refine(curves, &pinned, budget, theta, x0, delta) else {
+                continue;
+            };
+            let Ok(y) = refine(curves, feas, budget, theta, y, delta) else {
+                continue;
+            };
+            let obj = objective(curves, &y, theta);
+            if obj > best + 1e-12 * best.abs().max(1.0) {
+                best = obj;
+                x = y;
+            }
         }
     }
-    Err(Infeasible(
-        "no combination of channels on and off can spend the budget within the channel bounds"
-            .into(),
-    ))
+    x
 }
 
 /// Polish a grid allocation and attach the certificate.
@@ -446,11 +584,30 @@ fn polish(
             } else {
                 0.0
             };
-            x = x_hi
+            // Where a channel's best response jumps (a convex stretch), mixing the two
+            // sides is not optimal: also try the under-spending side as is (budget "at
+            // most") and the rest of the budget on any single channel.
+            let mix: Vec<f64> = x_hi
                 .iter()
                 .zip(&x_lo)
                 .map(|(h, l)| h + a * (l - h))
                 .collect();
+            let rest = b - s_hi;
+            let mut candidates = vec![mix];
+            if !need_exact {
+                candidates.push(x_hi.clone());
+            }
+            for i in 0..x_hi.len() {
+                if x_hi[i] + rest <= boxes[i].1 + tol {
+                    let mut y = x_hi.clone();
+                    y[i] += rest;
+                    candidates.push(y);
+                }
+            }
+            x = candidates
+                .into_iter()
+                .max_by(|u, v| objective(curves, u, theta).total_cmp(&objective(curves, v, theta)))
+                .unwrap_or(x_lo);
         }
         if need_exact {
             settle_residual(&mut x, &boxes, b);
