@@ -326,9 +326,18 @@ fn flip_bounds(
         if f.fixed() || (x[c] - f.lo).abs() > tol && (x[c] - f.hi).abs() > tol && x[c] > tol {
             continue;
         }
-        let mut targets = vec![f.lo, f.hi];
-        if f.off_allowed {
-            targets.push(0.0);
+        // Only bounds the grid cannot land on: a cap between grid points (channels that
+        // must be on sit on the grid from their floor) and a minimum buy's threshold.
+        let off_grid = |v: f64, from: f64| {
+            let u = (v - from) / delta;
+            (u - u.round()).abs() > 1e-6
+        };
+        let mut targets = Vec::new();
+        if f.hi < budget.amount() && off_grid(f.hi, if f.off_allowed { 0.0 } else { f.lo }) {
+            targets.push(f.hi);
+        }
+        if f.off_allowed && f.lo > 0.0 && off_grid(f.lo, 0.0) {
+            targets.push(f.lo);
         }
         for t in targets {
             if (t - x[c]).abs() <= tol || !t.is_finite() {
