@@ -2,7 +2,7 @@
 //! 5% noise. `fit_with_intervals` is the full job (8 restarts + 200 bootstrap refits).
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use mixcast::{fit, load_dataset, simulate, FitOptions, LoadedSpec, SimConfig};
+use mixcast::{fit, simulate, FitOptions, LoadedSpec, SimConfig};
 
 fn setup() -> (LoadedSpec, mixcast::Dataset, tempfile::TempDir) {
     let sim = simulate(&SimConfig {
@@ -11,9 +11,7 @@ fn setup() -> (LoadedSpec, mixcast::Dataset, tempfile::TempDir) {
         ..Default::default()
     });
     let dir = tempfile::tempdir().expect("temp dir");
-    sim.write(dir.path()).expect("write simulation");
-    let spec = LoadedSpec::load(&dir.path().join("spec.toml")).expect("spec");
-    let ds = load_dataset(&spec).expect("data");
+    let (spec, ds) = sim.load_from(dir.path()).expect("simulation");
     (spec, ds, dir)
 }
 

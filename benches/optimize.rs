@@ -7,7 +7,7 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use mixcast::optimize::{optimize, Planner, Request, Risk};
 use mixcast::scenario::{Flighting, Horizon, Plan};
-use mixcast::{fit, load_dataset, simulate, FitOptions, LoadedSpec, Model, SimConfig};
+use mixcast::{fit, simulate, FitOptions, Model, SimConfig};
 
 fn model(draws: usize) -> Model {
     let sim = simulate(&SimConfig {
@@ -18,9 +18,7 @@ fn model(draws: usize) -> Model {
         ..Default::default()
     });
     let dir = tempfile::tempdir().expect("temp dir");
-    sim.write(dir.path()).expect("write simulation");
-    let spec = LoadedSpec::load(&dir.path().join("spec.toml")).expect("spec");
-    let ds = load_dataset(&spec).expect("data");
+    let (spec, ds) = sim.load_from(dir.path()).expect("simulation");
     let opts = FitOptions {
         holdout: 0,
         seed: 1,

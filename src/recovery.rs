@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::analysis::summarize;
 use crate::optimize::{optimize, Planner, Request, Risk};
 use crate::scenario::Flighting;
-use crate::{fit, load_dataset, simulate, Error, FitOptions, LoadedSpec, SimConfig};
+use crate::{fit, simulate, Error, FitOptions, LoadedSpec, SimConfig};
 
 /// Settings of a study.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -81,16 +81,7 @@ fn fit_with_oracle(
         std::process::id(),
         sim.truth.config.noise
     ));
-    sim.write(&dir).map_err(|source| Error::Write {
-        path: dir.clone(),
-        source,
-    })?;
-    let loaded = LoadedSpec::load(&dir.join("spec.toml"))
-        .map_err(Error::from)
-        .and_then(|spec| {
-            let ds = load_dataset(&spec)?;
-            Ok((spec, ds))
-        });
+    let loaded = sim.load_from(&dir);
     let _ = std::fs::remove_dir_all(&dir);
     let (spec, ds) = loaded?;
     let opts = FitOptions {

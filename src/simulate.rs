@@ -396,6 +396,20 @@ impl Simulation {
         crate::io::write_atomic(&dir.join("spec.toml"), self.spec.as_bytes())?;
         crate::io::write_json(&dir.join("truth.json"), &self.truth)
     }
+
+    /// Write the simulation into `dir`, then load its spec and data as a user's would be.
+    pub fn load_from(
+        &self,
+        dir: &Path,
+    ) -> Result<(crate::LoadedSpec, crate::Dataset), crate::Error> {
+        self.write(dir).map_err(|source| crate::Error::Write {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let spec = crate::LoadedSpec::load(&dir.join("spec.toml"))?;
+        let ds = crate::load_dataset(&spec)?;
+        Ok((spec, ds))
+    }
 }
 
 impl Truth {

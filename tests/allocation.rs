@@ -7,7 +7,7 @@ use std::process::Command;
 use mixcast::optimize::{optimize, Amount, ChannelRule, Goal, Request, Risk};
 use mixcast::recovery::{run_allocation_study, AllocationConfig};
 use mixcast::scenario::{Horizon, Plan};
-use mixcast::{fit, load_dataset, simulate, FitOptions, LoadedSpec, Model, SimConfig};
+use mixcast::{fit, simulate, FitOptions, Model, SimConfig};
 
 #[test]
 fn regret_under_the_truth_is_small() {
@@ -44,9 +44,7 @@ fn fitted(seed: u64, channels: usize) -> Model {
         ..Default::default()
     });
     let dir = tempfile::tempdir().unwrap();
-    sim.write(dir.path()).unwrap();
-    let spec = LoadedSpec::load(&dir.path().join("spec.toml")).unwrap();
-    let ds = load_dataset(&spec).unwrap();
+    let (spec, ds) = sim.load_from(dir.path()).unwrap();
     fit(
         &spec,
         ds,
