@@ -2,6 +2,8 @@
 //! constraints honoured on a real model, the recommended plan replays through the
 //! scenario forecaster, and the CLI keeps its JSON contract and rejects bad requests.
 
+mod common;
+
 use std::process::Command;
 
 use mixcast::optimize::{optimize, Amount, ChannelRule, Goal, Request, Risk};
@@ -230,11 +232,7 @@ fn cli_optimize_contract_and_bad_requests() {
         "20",
         "-q",
     ]);
-    assert!(
-        fit.status.success(),
-        "{}",
-        String::from_utf8_lossy(&fit.stderr)
-    );
+    common::ok(&fit);
     let model = format!("{d}/fit/model.json");
     let plan = format!("{d}/plan.csv");
     let out = run(&[
@@ -252,12 +250,7 @@ fn cli_optimize_contract_and_bad_requests() {
         "--min-buy",
         "social=50000",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = common::ok_json(&out);
     assert_eq!(v["schema_version"], 1);
     assert_eq!(v["mode"], "fixed_budget");
     assert_eq!(v["horizon"], 13);
@@ -290,11 +283,7 @@ fn cli_optimize_contract_and_bad_requests() {
     assert!(text.starts_with("period,tv,search,social"));
     // The plan is a valid scenario.
     let sc = run(&["scenario", &model, "--plan", &plan, "--json"]);
-    assert!(
-        sc.status.success(),
-        "{}",
-        String::from_utf8_lossy(&sc.stderr)
-    );
+    common::ok(&sc);
 
     // Bad requests: exit 2, naming the culprit, no plan written.
     let bad_plan = format!("{d}/bad_plan.csv");
@@ -346,14 +335,12 @@ fn cli_optimize_contract_and_bad_requests() {
         "historical",
         "--json",
     ]);
-    assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
-    let v: serde_json::Value = serde_json::from_slice(&t.stdout).unwrap();
+    let v = common::ok_json(&t);
     assert_eq!(v["kpi"].as_array().unwrap().len(), 13);
     assert!((v["channels"][0]["spend"].as_f64().unwrap() - 100000.0).abs() < 1e-6);
     std::fs::write(&totals, "channel,spend\ntv,1\ntv,2\n").unwrap();
     let t = run(&["scenario", &model, "--totals", &totals, "--horizon", "13"]);
-    assert_eq!(t.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&t.stderr).contains("listed twice"));
+    common::user_error(&t, &["listed twice"]);
 
     // Comparing plans: Δ KPI of a plan against itself is zero.
     let cmp = run(&[
@@ -366,12 +353,7 @@ fn cli_optimize_contract_and_bad_requests() {
         "--tail",
         "--json",
     ]);
-    assert!(
-        cmp.status.success(),
-        "{}",
-        String::from_utf8_lossy(&cmp.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&cmp.stdout).unwrap();
+    let v = common::ok_json(&cmp);
     assert_eq!(v["comparison"]["plans"][0]["delta_kpi"], 0.0);
     assert!(v["forecast"]["tail_periods"].as_u64().unwrap() > 0);
 }

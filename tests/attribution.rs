@@ -1,6 +1,8 @@
 //! Attribution end to end: truth recovery on the journey simulator, consistency between
 //! events and aggregated-paths input, and the CLI contract and bad-input handling.
 
+mod common;
+
 use std::process::Command;
 
 use mixcast::attribution::events::{read_events, JourneyOptions};
@@ -132,12 +134,7 @@ fn cli_json_contract_with_costs_and_campaigns() {
         .arg(dir.path().join("credit.csv"))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = common::ok_json(&out);
     assert_eq!(v["schema_version"], 1);
     assert_eq!(v["journeys"], 20_000.0);
     assert!(v["conversions"].as_f64().unwrap() > 0.0 && v["value"].as_f64().unwrap() > 0.0);
@@ -265,12 +262,7 @@ fn skip_bad_rows_counts_them() {
         .args(["--model", "first", "--json", "--skip-bad-rows"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = common::ok_json(&out);
     assert_eq!(v["skipped_rows"], 2);
     assert_eq!(v["conversions"], 5.0);
 }
@@ -331,6 +323,5 @@ fn parquet_events_match_csv() {
         .arg(&conv)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.parquet"));
+    common::user_error(&out, &["bad.parquet"]);
 }

@@ -1,6 +1,8 @@
 //! End-to-end tests of the binary: bad input exits 2 with a message naming the culprit;
 //! fit writes the contract files; a saved model reloads and predicts identically.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -56,12 +58,7 @@ fn fit_fails(spec: &str, data: &str, expect: &[&str]) {
         .args(["--draws", "0", "-q"])
         .output()
         .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "exit code for: {err}");
-    for e in expect {
-        assert!(err.contains(e), "stderr lacks `{e}`: {err}");
-    }
-    assert!(!err.contains("panicked"), "{err}");
+    common::user_error(&out, expect);
     assert!(!dir.path().join("out/model.json").exists());
 }
 
@@ -104,8 +101,7 @@ fn missing_spec_file() {
         .args(["fit", "/nonexistent/spec.toml", "--out", "/tmp/none"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/spec.toml"));
+    common::user_error(&out, &["/nonexistent/spec.toml"]);
 }
 
 #[test]
@@ -228,8 +224,7 @@ fn too_much_holdout() {
         .arg(dir.path().join("o"))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("holdout"));
+    common::user_error(&out, &["holdout"]);
 }
 
 #[test]
@@ -238,8 +233,7 @@ fn bad_model_file() {
     let p = dir.path().join("model.json");
     std::fs::write(&p, "{\"not\": \"a model\"}").unwrap();
     let out = bin().args(["decompose"]).arg(&p).output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("model.json"));
+    common::user_error(&out, &["model.json"]);
 }
 
 fn simulate(dir: &Path, seed: &str) {
@@ -258,11 +252,7 @@ fn simulate(dir: &Path, seed: &str) {
         ])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::ok(&out);
 }
 
 #[test]
@@ -287,12 +277,7 @@ fn fit_writes_contract_and_model_round_trips() {
         ])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let printed = common::ok_json(&out);
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out_dir.join("summary.json")).unwrap())
             .unwrap();

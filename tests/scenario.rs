@@ -2,6 +2,8 @@
 //! saw them reproduces the model's own prediction for those weeks (carryover included),
 //! and the CLI reads plans and rejects bad ones with exit 2.
 
+mod common;
+
 use std::process::Command;
 
 use mixcast::scenario::{forecast, FutureControls, Horizon, Plan};
@@ -114,11 +116,7 @@ fn cli_scenario_reads_plans_and_rejects_bad_ones() {
         .args(["--draws", "10", "-q"])
         .output()
         .unwrap();
-    assert!(
-        fit.status.success(),
-        "{}",
-        String::from_utf8_lossy(&fit.stderr)
-    );
+    common::ok(&fit);
     let model = dir.path().join("fit/model.json");
     std::fs::write(
         dir.path().join("plan.csv"),
@@ -133,12 +131,7 @@ fn cli_scenario_reads_plans_and_rejects_bad_ones() {
         .arg("--json")
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = common::ok_json(&out);
     assert_eq!(v["kpi"].as_array().unwrap().len(), 3);
     std::fs::write(dir.path().join("bad.csv"), "period,tv,radio\n1,1000,5\n").unwrap();
     let out = Command::new(bin)
@@ -148,8 +141,7 @@ fn cli_scenario_reads_plans_and_rejects_bad_ones() {
         .arg(dir.path().join("bad.csv"))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("`radio`"));
+    common::user_error(&out, &["`radio`"]);
     std::fs::write(dir.path().join("neg.csv"), "period,tv\n1,-4\n").unwrap();
     let out = Command::new(bin)
         .arg("scenario")
@@ -158,8 +150,7 @@ fn cli_scenario_reads_plans_and_rejects_bad_ones() {
         .arg(dir.path().join("neg.csv"))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("row 2"));
+    common::user_error(&out, &["row 2"]);
 }
 
 #[test]
