@@ -157,17 +157,9 @@ impl TableBuilder {
             r.nulls += nulls;
             return;
         }
-        let start = self.table.tokens.len() as u32;
-        self.table.tokens.extend_from_slice(tokens);
         self.path_ids
             .insert(tokens.to_vec(), self.table.paths.len() as u32);
-        self.table.paths.push(PathRow {
-            start,
-            len: tokens.len() as u32,
-            conversions,
-            value,
-            nulls,
-        });
+        self.push_path(tokens, conversions, value, nulls);
     }
 
     /// Append a path row without merging it with an identical one (for inputs whose rows
