@@ -83,6 +83,12 @@ pub fn quantile(v: &[f64], q: f64) -> f64 {
     quantile_sorted(&sorted_finite(v), q)
 }
 
+/// Several percentiles of one sample, sorting it once.
+pub fn quantiles(v: &[f64], qs: &[f64]) -> Vec<f64> {
+    let s = sorted_finite(v);
+    qs.iter().map(|&q| quantile_sorted(&s, q)).collect()
+}
+
 fn sorted_finite(v: &[f64]) -> Vec<f64> {
     let mut s: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
     s.sort_unstable_by(|a, b| a.total_cmp(b));

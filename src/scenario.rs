@@ -282,12 +282,8 @@ fn geo_split(ds: &Dataset, c: usize) -> Vec<(f64, f64)> {
         .collect()
 }
 
-/// The model's data extended by the plan's horizon.
-pub fn extend(model: &Model, plan: &Plan) -> Dataset {
-    extend_with(model, plan, None)
-}
-
-/// [`extend`], with future control values where given.
+/// The model's data extended by the plan's horizon, with future control values where
+/// given (others held as the module documentation says).
 pub fn extend_with(model: &Model, plan: &Plan, future: Option<&FutureControls>) -> Dataset {
     let ds = &model.dataset;
     let (n, h, ng) = (ds.n_periods(), plan.horizon(), ds.n_geos());

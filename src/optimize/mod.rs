@@ -22,7 +22,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::analysis::{interval, quantile};
+use crate::analysis::{interval, quantile, quantiles};
 use crate::model::Model;
 use crate::scenario::{Flighting, FutureControls, Horizon, Plan, Response};
 use crate::spec::KpiKind;
@@ -868,10 +868,13 @@ fn optimize_with(p: &Planner, req: &Request) -> Result<Recommendation, OptimizeE
         KpiDistribution {
             mean: m,
             sd: var.sqrt(),
-            quantiles: [0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95]
-                .iter()
-                .map(|&q| [q, quantile(&draws, q)])
-                .collect(),
+            quantiles: {
+                let qs = [0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95];
+                qs.iter()
+                    .zip(quantiles(&draws, &qs))
+                    .map(|(&q, v)| [q, v])
+                    .collect()
+            },
         }
     };
     let total_spend: f64 = sol.x.iter().sum();
