@@ -25,7 +25,6 @@ fn bench_fit(c: &mut Criterion) {
                 holdout: 13,
                 seed: 1,
                 draws: Some(0),
-                progress: false,
             };
             fit(&spec, ds.clone(), &opts).expect("fit")
         })
@@ -36,7 +35,6 @@ fn bench_fit(c: &mut Criterion) {
                 holdout: 13,
                 seed: 1,
                 draws: Some(200),
-                progress: false,
             };
             fit(&spec, ds.clone(), &opts).expect("fit")
         })

@@ -5,7 +5,7 @@
 //! horizon (and the preparation itself is timed separately).
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use mixcast::optimize::{optimize, Planner, Request, Risk};
+use mixcast::optimize::{optimize, Planner, Request, RiskName};
 use mixcast::scenario::{Flighting, Horizon, Plan};
 use mixcast::{fit, simulate, FitOptions, Model, SimConfig};
 
@@ -23,7 +23,6 @@ fn model(draws: usize) -> Model {
         holdout: 0,
         seed: 1,
         draws: Some(draws),
-        progress: false,
     };
     fit(&spec, ds, &opts).expect("fit")
 }
@@ -41,7 +40,7 @@ fn bench_plan(c: &mut Criterion) {
     g.sample_size(20);
     g.bench_function("point_estimate", |b| {
         let req = Request {
-            risk: Risk::Point,
+            risk: RiskName::Point,
             ..Request::fixed_budget(budget, h)
         };
         b.iter(|| optimize(&point, &req).expect("optimize"))

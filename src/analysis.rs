@@ -17,6 +17,10 @@ use crate::spec::KpiKind;
 
 /// Summary schema version.
 pub const SUMMARY_SCHEMA_VERSION: u32 = 1;
+/// Schema version of [`Decomposition`].
+pub const DECOMPOSITION_SCHEMA_VERSION: u32 = 1;
+/// Schema version of [`Curves`].
+pub const CURVES_SCHEMA_VERSION: u32 = 1;
 
 /// Point metrics of one channel under one parameter set.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -214,6 +218,8 @@ pub struct Summary {
     pub draws: usize,
     /// Seed.
     pub seed: u64,
+    /// Which model this summarises.
+    pub model: crate::model::Lineage,
 }
 
 /// Summarise a fitted model.
@@ -226,7 +232,14 @@ pub fn summarize(model: &Model) -> Summary {
         .collect();
     let w = model.fit_start..model.fit_end;
     let kpi_total = model.dataset.kpi.sum_over(w.clone());
-    let share = |m: &[Metrics]| m.iter().map(|x| x.contribution).sum::<f64>() / kpi_total;
+    let share = |m: &[Metrics]| {
+        let media = m.iter().map(|x| x.contribution).sum::<f64>();
+        if kpi_total != 0.0 {
+            media / kpi_total
+        } else {
+            0.0
+        }
+    };
     let total_spend: f64 = point.iter().map(|m| m.spend).sum();
     let total_effect: f64 = point.iter().map(|m| m.contribution).sum();
     let mass = model.interval;
@@ -311,6 +324,7 @@ pub fn summarize(model: &Model) -> Summary {
         interval: mass,
         draws: model.draws.len(),
         seed: model.seed,
+        model: model.lineage(),
     }
 }
 
@@ -335,6 +349,37 @@ pub struct ResponseCurve {
     pub channel: String,
     /// Points, increasing in spend.
     pub points: Vec<CurvePoint>,
+}
+
+/// The `curves` document: every channel's response curve.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Curves {
+    /// Schema version.
+    pub schema_version: u32,
+    /// Which model the curves come from.
+    pub model: crate::model::Lineage,
+    /// Interval mass of the curves' intervals.
+    pub interval: f64,
+    /// One curve per channel.
+    pub curves: Vec<ResponseCurve>,
+}
+
+/// Most points per response curve.
+pub const MAX_CURVE_STEPS: usize = 1000;
+
+/// The curves document for `steps` points per curve (2..=[`MAX_CURVE_STEPS`]).
+pub fn curves_document(model: &Model, steps: usize) -> Result<Curves, String> {
+    if !(2..=MAX_CURVE_STEPS).contains(&steps) {
+        return Err(format!(
+            "steps must be in 2..={MAX_CURVE_STEPS}, got {steps}"
+        ));
+    }
+    Ok(Curves {
+        schema_version: CURVES_SCHEMA_VERSION,
+        model: model.lineage(),
+        interval: model.interval,
+        curves: response_curves(model, steps),
+    })
 }
 
 /// Response curves for every channel (organic channels are scaled on exposure; spend 0).
@@ -388,13 +433,21 @@ pub struct DecompositionRow {
     pub actual: f64,
     /// Fitted KPI (sum of components).
     pub fitted: f64,
-    /// Components in column order (see [`Decomposition::components`]).
+    /// Components in column order (see [`Decomposition::components`]); in JSON an
+    /// object keyed by component name.
+    #[serde(skip)]
     pub values: Vec<f64>,
+    /// `values` keyed by name (JSON only).
+    pub components: crate::json::Named,
 }
 
-/// The decomposition table.
+/// The decomposition table (the `decompose --json` document).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Decomposition {
+    /// Schema version.
+    pub schema_version: u32,
+    /// Which model was decomposed.
+    pub model: crate::model::Lineage,
     /// Component names: baseline groups then channels.
     pub components: Vec<String>,
     /// Rows for the fit window and holdout, geo-major.
@@ -411,6 +464,7 @@ pub fn decompose(model: &Model) -> Decomposition {
             model.channel_contribution(&model.point.channels[c], c, &ds.channels[c].input),
         ));
     }
+    let names: Vec<String> = comps.iter().map(|(n, _)| n.clone()).collect();
     let mut rows = Vec::new();
     for g in 0..ds.n_geos() {
         for t in model.fit_start..ds.n_periods() {
@@ -421,12 +475,15 @@ pub fn decompose(model: &Model) -> Decomposition {
                 split: if t < model.fit_end { "fit" } else { "holdout" }.into(),
                 actual: ds.kpi.at(g, t),
                 fitted: values.iter().sum(),
+                components: crate::json::Named::new(&names, &values),
                 values,
             });
         }
     }
     Decomposition {
-        components: comps.into_iter().map(|(n, _)| n).collect(),
+        schema_version: DECOMPOSITION_SCHEMA_VERSION,
+        model: model.lineage(),
+        components: names,
         rows,
     }
 }

@@ -110,7 +110,7 @@ impl Baseline {
         b
     }
 
-    fn column_info(&self) -> Vec<ColumnInfo> {
+    pub(crate) fn column_info(&self) -> Vec<ColumnInfo> {
         let col = |name: String, group: &str, ridge: f64| ColumnInfo {
             name,
             group: group.to_string(),

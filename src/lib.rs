@@ -9,8 +9,10 @@ pub mod data;
 pub mod design;
 pub mod fit;
 pub mod io;
+pub mod json;
 pub mod linalg;
 pub mod model;
+pub mod observe;
 pub mod optimize;
 pub mod recovery;
 pub mod report;
@@ -22,8 +24,8 @@ pub mod transform;
 pub use analysis::{
     channel_metrics, decompose, response_curves, summarize, Decomposition, Summary,
 };
-pub use data::{load_dataset, DataError, Dataset, Panel};
-pub use fit::{fit, FitError, FitOptions};
+pub use data::{load_dataset, load_dataset_observed, DataError, Dataset, Panel};
+pub use fit::{fit, fit_observed, FitError, FitOptions};
 pub use model::{Model, ModelError, Params};
 pub use simulate::{simulate, SimConfig, Simulation, Truth};
 pub use spec::{LoadedSpec, Spec, SpecError};
@@ -63,6 +65,67 @@ pub enum Error {
 }
 
 impl Error {
+    /// A stable machine name for the error's class (the `kind` of a JSON error document).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Spec(_) => "spec",
+            Error::Data(_) | Error::Fit(FitError::Data(_)) => "data",
+            Error::Fit(FitError::BadInput(_)) => "request",
+            Error::Fit(FitError::Numerical(_)) => "numerical",
+            Error::Model(_) => "model",
+            Error::Scenario(_) => "plan",
+            Error::Optimize(_) => "request",
+            Error::Attribution(_) => "journeys",
+            Error::Write { .. } => "output",
+        }
+    }
+
+    /// What the error is about, as precisely as known: a file with its row and column, a
+    /// spec key, a model field, a channel.
+    pub fn culprit(&self) -> Option<String> {
+        use attribution::AttributionError as A;
+        use data::DataError as D;
+        let file = |p: &std::path::Path| p.display().to_string();
+        Some(match self {
+            Error::Spec(SpecError::Value { path, key, .. }) => format!("{}: {key}", file(path)),
+            Error::Spec(SpecError::Io { path, .. } | SpecError::Parse { path, .. }) => file(path),
+            Error::Data(d) | Error::Fit(FitError::Data(d)) => match d {
+                D::BadCell {
+                    path, row, column, ..
+                } => format!("{}: row {row}, column {column}", file(path)),
+                D::MissingColumn { path, column, .. }
+                | D::DuplicateColumn { path, column, .. }
+                | D::ConstantKpi { path, column, .. } => format!("{}: column {column}", file(path)),
+                D::Csv { path, row, .. }
+                | D::DuplicateDate { path, row, .. }
+                | D::Spacing { path, row, .. } => format!("{}: row {row}", file(path)),
+                D::OutsideData { path, key, .. } => format!("{}: {key}", file(path)),
+                D::Unbalanced { path, geo, .. } => format!("{}: geo {geo}", file(path)),
+                D::Io { path, .. } | D::Empty { path, .. } | D::TooShort { path, .. } => file(path),
+            },
+            Error::Model(ModelError::Invalid { path, field, .. }) => {
+                format!("{}: {field}", file(path))
+            }
+            Error::Model(ModelError::Io { path, .. }) => file(path),
+            Error::Scenario(
+                scenario::ScenarioError::Io { path, .. }
+                | scenario::ScenarioError::Invalid { path, .. },
+            ) => file(path),
+            Error::Optimize(optimize::OptimizeError::UnknownChannel { name, .. }) => name.clone(),
+            Error::Attribution(a) => match a {
+                A::BadRow {
+                    path, row, column, ..
+                } if !column.is_empty() => format!("{}: row {row}, column {column}", file(path)),
+                A::BadRow { path, row, .. } => format!("{}: row {row}", file(path)),
+                A::MissingColumn { path, column, .. } => format!("{}: column {column}", file(path)),
+                A::Io { path, .. } | A::Empty { path } => file(path),
+                A::Config(_) => return None,
+            },
+            Error::Write { path, .. } => file(path),
+            Error::Fit(_) | Error::Optimize(_) | Error::Scenario(_) => return None,
+        })
+    }
+
     /// Whether the error is the user's input (exit code 2) rather than a failure (1).
     pub fn is_user_error(&self) -> bool {
         match self {
@@ -78,9 +141,13 @@ impl Error {
     }
 }
 
-/// Load a spec and its data, then fit.
-pub fn fit_spec_file(path: &std::path::Path, opts: &FitOptions) -> Result<Model, Error> {
+/// Load a spec and its data, then fit, reporting progress and warnings to `obs`.
+pub fn fit_spec_file(
+    path: &std::path::Path,
+    opts: &FitOptions,
+    obs: &dyn observe::Observer,
+) -> Result<Model, Error> {
     let spec = LoadedSpec::load(path)?;
-    let ds = load_dataset(&spec)?;
-    Ok(fit(&spec, ds, opts)?)
+    let ds = load_dataset_observed(&spec, obs)?;
+    Ok(fit_observed(&spec, ds, opts, obs)?)
 }

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::summarize;
-use crate::optimize::{optimize, Planner, Request, Risk};
+use crate::optimize::{optimize, Planner, Request, Risk, RiskName};
 use crate::scenario::Flighting;
 use crate::{fit, simulate, Error, FitOptions, LoadedSpec, SimConfig};
 
@@ -88,7 +88,6 @@ fn fit_with_oracle(
         holdout,
         seed,
         draws: Some(draws),
-        progress: false,
     };
     let t = std::time::Instant::now();
     let model = fit(&spec, ds.clone(), &opts)?;
@@ -243,16 +242,15 @@ pub fn run_allocation_study(cfg: &AllocationConfig) -> Result<AllocationReport, 
                 .map(|(r, &v)| r.sets[0].value_and_slope(v).0)
                 .sum()
         };
-        let mut req = Request::fixed_budget(budget, h);
-        req.risk = Risk::Point;
+        let req = Request {
+            risk: RiskName::Point,
+            ..Request::fixed_budget(budget, h)
+        };
         let spend = |r: &crate::optimize::Recommendation| -> Vec<f64> {
             r.channels.iter().map(|c| c.recommended_spend).collect()
         };
-        let best = spend(&tp.optimize(&req)?);
-        let opt_req = Request {
-            risk: cfg.risk,
-            ..req.clone()
-        };
+        let best = spend(&tp.optimize(&req.validate()?)?);
+        let opt_req = Request::fixed_budget(budget, h).with_risk(cfg.risk);
         let rec = spend(&optimize(&model, &opt_req)?);
         let orc = spend(&optimize(&om, &req)?);
         let (k_best, k_zero) = (true_kpi(&best), true_kpi(&vec![0.0; best.len()]));

@@ -18,6 +18,9 @@ use crate::data::{ControlData, Dataset, Panel};
 use crate::model::{Model, Params};
 use crate::transform::{adstock::convolve, Saturation};
 
+/// Longest horizon or plan accepted (ten years of weeks).
+pub const MAX_HORIZON: usize = 520;
+
 /// Periods used for "recent" levels.
 const RECENT: usize = 13;
 
@@ -33,6 +36,9 @@ pub enum ScenarioError {
     /// The plan is malformed.
     #[error("plan {path}: {message}")]
     Invalid { path: PathBuf, message: String },
+    /// The request around the plans is inconsistent (horizon, plans to compare).
+    #[error("{0}")]
+    Request(String),
 }
 
 fn invalid_input(path: &Path, message: String) -> ScenarioError {
@@ -123,7 +129,7 @@ impl Plan {
         if periods == 0 {
             return Err(invalid("no periods".into()));
         }
-        let max = crate::optimize::MAX_HORIZON;
+        let max = MAX_HORIZON;
         if periods > max {
             return Err(invalid(format!(
                 "{periods} periods; plans cover at most {max}"
@@ -402,6 +408,22 @@ impl Flighting {
 
 impl Plan {
     /// Spread per channel totals (model channel order) over `h` periods.
+    /// Spread checked per channel totals over a requested horizon (1..=[`MAX_HORIZON`]).
+    pub fn spread_totals(
+        model: &Model,
+        totals: &[f64],
+        horizon: usize,
+        flighting: Flighting,
+    ) -> Result<Plan, ScenarioError> {
+        if horizon == 0 || horizon > MAX_HORIZON {
+            return Err(ScenarioError::Request(format!(
+                "horizon must be 1..={MAX_HORIZON} periods (got {horizon})"
+            )));
+        }
+        Ok(Plan::from_totals(model, totals, horizon, flighting))
+    }
+
+    /// Spread per channel totals over `h` periods by the flighting's shape.
     pub fn from_totals(model: &Model, totals: &[f64], h: usize, flighting: Flighting) -> Plan {
         Plan {
             spend: totals
@@ -888,6 +910,66 @@ impl ResponseSet {
 pub struct Response {
     /// Set 0 is the point estimate, then the draws.
     pub sets: Vec<ResponseSet>,
+}
+
+/// The `scenario --json` document: the base plan's forecast at the top level, the
+/// comparison with other plans under `comparison` (null when there are none), and the
+/// model's lineage. Its top-level shape is the same with or without comparisons.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioReport {
+    /// The base plan's forecast.
+    #[serde(flatten)]
+    pub forecast: Forecast,
+    /// Other plans against the base, if any.
+    pub comparison: Option<Comparison>,
+    /// Which model forecast it.
+    pub model: crate::model::Lineage,
+}
+
+/// A checked scenario: a base plan, other plans of the same horizon to compare with it,
+/// whether to count the carryover tail, and future controls.
+pub struct ScenarioRequest {
+    /// The base plan with its name.
+    pub base: (String, Plan),
+    /// Other plans with their names.
+    pub others: Vec<(String, Plan)>,
+    /// Count the KPI the plans create after the horizon.
+    pub tail: bool,
+    /// Future control values (held at their last value if absent).
+    pub controls: Option<FutureControls>,
+}
+
+impl ScenarioRequest {
+    /// Forecast the base plan and compare the others with it. Every plan must have the
+    /// base plan's horizon.
+    pub fn run(&self, model: &Model) -> Result<ScenarioReport, ScenarioError> {
+        let (base_name, base) = (&self.base.0, &self.base.1);
+        if let Some((name, o)) = self
+            .others
+            .iter()
+            .find(|(_, o)| o.horizon() != base.horizon())
+        {
+            return Err(ScenarioError::Request(format!(
+                "plan `{name}` has {} periods, but the base plan has {}",
+                o.horizon(),
+                base.horizon()
+            )));
+        }
+        let tail = if self.tail {
+            Horizon::carryover_periods(model)
+        } else {
+            0
+        };
+        let hz = Horizon::with_controls(model, base.horizon(), tail, self.controls.as_ref());
+        let forecast = hz.forecast(base);
+        let comparison =
+            (!self.others.is_empty()).then(|| hz.compare((base_name, base), &self.others));
+        Ok(ScenarioReport {
+            forecast,
+            comparison,
+            model: model.lineage(),
+        })
+    }
 }
 
 /// Forecast a plan with the point estimate and every draw (no tail).

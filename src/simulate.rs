@@ -31,6 +31,23 @@ pub struct SimConfig {
     pub seed: u64,
 }
 
+impl SimConfig {
+    /// Check the settings: 0 ≤ noise ≤ 1, weeks ≥ 20, channels ≥ 1, geos ≥ 1, and at
+    /// least 10 weeks left after the holdout; bounded so a simulation fits in memory.
+    pub fn check(&self) -> Result<(), String> {
+        let ok = (0.0..=1.0).contains(&self.noise)
+            && (20..=5200).contains(&self.weeks)
+            && (1..=100).contains(&self.channels)
+            && (1..=1000).contains(&self.geos)
+            && self.holdout + 10 <= self.weeks;
+        if ok {
+            Ok(())
+        } else {
+            Err("simulate needs 0 ≤ noise ≤ 1, 20 ≤ weeks ≤ 5200, 1 ≤ channels ≤ 100, 1 ≤ geos ≤ 1000 and holdout-weeks ≤ weeks − 10".into())
+        }
+    }
+}
+
 impl Default for SimConfig {
     fn default() -> Self {
         SimConfig {

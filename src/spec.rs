@@ -346,6 +346,11 @@ impl Default for FitSpec {
     }
 }
 
+/// Most multi-start restarts a spec may ask for.
+pub const MAX_RESTARTS: usize = 256;
+/// Most uncertainty draws a fit may ask for.
+pub const MAX_DRAWS: usize = 100_000;
+
 /// A spec plus the folder its relative paths are resolved against.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LoadedSpec {
@@ -485,11 +490,37 @@ impl Spec {
                 format!("must be in (0, 1), got {}", self.fit.interval),
             ));
         }
-        if self.fit.restarts == 0 {
-            return Err(err("fit.restarts".into(), "must be at least 1".into()));
+        if !(1..=MAX_RESTARTS).contains(&self.fit.restarts) {
+            return Err(err(
+                "fit.restarts".into(),
+                format!("must be in 1..={MAX_RESTARTS}, got {}", self.fit.restarts),
+            ));
+        }
+        if self.fit.bootstrap_draws > MAX_DRAWS {
+            return Err(err(
+                "fit.bootstrap_draws".into(),
+                format!(
+                    "must be at most {MAX_DRAWS}, got {}",
+                    self.fit.bootstrap_draws
+                ),
+            ));
         }
         if self.fit.block_length == 0 {
             return Err(err("fit.block_length".into(), "must be at least 1".into()));
+        }
+        let share = self.fit.media_share_prior;
+        if !(share.is_finite() && (0.0..1.0).contains(&share)) {
+            return Err(err(
+                "fit.media_share_prior".into(),
+                format!("must be in [0, 1) (0 disables the default ROI prior), got {share}"),
+            ));
+        }
+        let ratio = self.fit.roi_prior_sd_ratio;
+        if !(ratio.is_finite() && ratio > 0.0) {
+            return Err(err(
+                "fit.roi_prior_sd_ratio".into(),
+                format!("must be a finite number > 0, got {ratio}"),
+            ));
         }
         if let (Some(s), Some(e)) = (self.data.start, self.data.end) {
             if s > e {

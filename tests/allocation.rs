@@ -6,7 +6,9 @@ mod common;
 
 use std::process::Command;
 
-use mixcast::optimize::{optimize, Amount, ChannelRule, Goal, Request, Risk};
+use std::collections::BTreeMap;
+
+use mixcast::optimize::{optimize, Amount, Request, RiskName};
 use mixcast::recovery::{run_allocation_study, AllocationConfig};
 use mixcast::scenario::{Horizon, Plan};
 use mixcast::{fit, simulate, FitOptions, Model, SimConfig};
@@ -54,16 +56,13 @@ fn fitted(seed: u64, channels: usize) -> Model {
             holdout: 0,
             seed,
             draws: Some(30),
-            progress: false,
         },
     )
     .unwrap()
 }
 
-fn rule(f: impl FnOnce(&mut ChannelRule)) -> ChannelRule {
-    let mut r = ChannelRule::default();
-    f(&mut r);
-    r
+fn one(name: &str, a: Amount) -> BTreeMap<String, Amount> {
+    BTreeMap::from([(name.to_string(), a)])
 }
 
 #[test]
@@ -88,25 +87,11 @@ fn constraints_hold_and_the_plan_replays() {
 
     let reference: Vec<f64> = free.channels.iter().map(|c| c.reference_spend).collect();
     let req = Request {
-        rules: vec![
-            (
-                names[0].clone(),
-                rule(|r| r.max = Some(Amount::Currency(5.0e4))),
-            ),
-            (
-                names[1].clone(),
-                rule(|r| r.lock = Some(Amount::PercentOfReference(100.0))),
-            ),
-            (names[2].clone(), rule(|r| r.off = true)),
-            (
-                names[3].clone(),
-                rule(|r| r.min = Some(Amount::PercentOfReference(80.0))),
-            ),
-            (
-                names[4].clone(),
-                rule(|r| r.min_buy = Some(Amount::Currency(3.0e5))),
-            ),
-        ],
+        max: one(&names[0], Amount::Currency(5.0e4)),
+        lock: BTreeMap::from([(names[1].clone(), Some(Amount::PercentOfReference(100.0)))]),
+        off: vec![names[2].clone()],
+        min: one(&names[3], Amount::PercentOfReference(80.0)),
+        min_buy: one(&names[4], Amount::Currency(3.0e5)),
         ..base.clone()
     };
     let rec = optimize(&model, &req).unwrap();
@@ -128,10 +113,8 @@ fn constraints_hold_and_the_plan_replays() {
 
     // ±30% of reference for every channel.
     let within = Request {
-        within: Some(0.3),
-        goal: Goal::FixedBudget {
-            budget: reference.iter().sum(),
-        },
+        within: Some(30.0),
+        budget: Some(reference.iter().sum()),
         ..base.clone()
     };
     let rec = optimize(&model, &within).unwrap();
@@ -141,7 +124,7 @@ fn constraints_hold_and_the_plan_replays() {
 
     // The per period plan replays through the scenario forecaster to the same KPI.
     let point = Request {
-        risk: Risk::Point,
+        risk: RiskName::Point,
         ..base.clone()
     };
     let rec = optimize(&model, &point).unwrap();
@@ -166,10 +149,8 @@ fn target_modes() {
     let fixed = optimize(&model, &Request::fixed_budget(6.0e5, h)).unwrap();
     // Target KPI: the KPI a 600k budget reaches needs about 600k, no less.
     let req = Request {
-        goal: Goal::TargetKpi {
-            target: fixed.expected_kpi,
-        },
-        budget_cap: Some(2.0e6),
+        target_kpi: Some(fixed.expected_kpi),
+        budget: Some(2.0e6),
         ..Request::fixed_budget(0.0, h)
     };
     let t = optimize(&model, &req).unwrap();
@@ -182,9 +163,7 @@ fn target_modes() {
     assert!(t.expected_kpi >= fixed.expected_kpi * (1.0 - 1e-6));
     // Out of reach.
     let far = Request {
-        goal: Goal::TargetKpi {
-            target: fixed.expected_kpi * 100.0,
-        },
+        target_kpi: Some(fixed.expected_kpi * 100.0),
         ..req.clone()
     };
     let u = optimize(&model, &far).unwrap();
@@ -192,8 +171,9 @@ fn target_modes() {
     assert!(u.message.unwrap().contains("out of reach"));
     // Target efficiency: interior channels end at the threshold's marginal ROI.
     let eff = Request {
-        goal: Goal::TargetEfficiency { threshold: 1.2 },
-        budget_cap: None,
+        target_kpi: None,
+        target_mroi: Some(1.2),
+        budget: None,
         ..req.clone()
     };
     let e = optimize(&model, &eff).unwrap();
@@ -204,7 +184,7 @@ fn target_modes() {
     let e2 = optimize(
         &model,
         &Request {
-            goal: Goal::TargetEfficiency { threshold: 2.0 },
+            target_mroi: Some(2.0),
             ..eff
         },
     )
@@ -355,5 +335,5 @@ fn cli_optimize_contract_and_bad_requests() {
     ]);
     let v = common::ok_json(&cmp);
     assert_eq!(v["comparison"]["plans"][0]["delta_kpi"], 0.0);
-    assert!(v["forecast"]["tail_periods"].as_u64().unwrap() > 0);
+    assert!(v["tail_periods"].as_u64().unwrap() > 0);
 }

@@ -318,10 +318,10 @@ fn fit_writes_contract_and_model_round_trips() {
     let rows = d["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 104);
     for r in rows {
-        let sum: f64 = r["values"]
-            .as_array()
+        let sum: f64 = r["components"]
+            .as_object()
             .unwrap()
-            .iter()
+            .values()
             .map(|v| v.as_f64().unwrap())
             .sum();
         assert!((sum - r["fitted"].as_f64().unwrap()).abs() < 1e-6 * sum.abs().max(1.0));

@@ -32,6 +32,7 @@ fn run(name: &str, seed: u64, draws: usize) -> Summary {
             draws: Some(draws),
             ..Default::default()
         },
+        &mixcast::observe::Silent,
     )
     .unwrap_or_else(|e| panic!("{name}: {e}"));
     summarize(&m)

@@ -30,7 +30,6 @@ fn fit_sim(
         holdout: 13,
         seed: 1,
         draws: Some(draws),
-        progress: false,
     };
     (fit(&spec, ds.clone(), &opts).unwrap(), ds)
 }

@@ -14,6 +14,7 @@
 pub mod events;
 pub mod markov;
 pub mod parquet;
+pub(crate) mod rows;
 pub mod rules;
 pub mod shapley;
 pub mod simulate;
@@ -99,6 +100,14 @@ pub enum Model {
 }
 
 impl Model {
+    /// Parse a list of model names (see [`Model::parse`]).
+    pub fn parse_list(
+        names: &[String],
+        settings: &ModelSettings,
+    ) -> Result<Vec<Model>, AttributionError> {
+        names.iter().map(|n| Model::parse(n, settings)).collect()
+    }
+
     /// Parse a CLI model name (`first`, `last`, `last_non_direct`, `linear`, `position`,
     /// `w_shaped`, `time_decay`, `markov1..3`, `shapley`) with default settings.
     pub fn parse(name: &str, settings: &ModelSettings) -> Result<Model, AttributionError> {
@@ -161,6 +170,35 @@ pub struct ModelSettings {
     pub direct_channel: String,
     /// Seed for the Shapley approximation beyond 15 channels.
     pub seed: u64,
+}
+
+impl ModelSettings {
+    /// Settings from the command line's flags: U weights `first,last`, W weights
+    /// `first,middle,last`, the half-life (default 2 touches for paths input, 7 days for
+    /// events), the direct channel and the seed; checked.
+    pub fn from_flags(
+        position: &[f64],
+        w_shaped: &[f64],
+        half_life: Option<f64>,
+        paths_input: bool,
+        direct_channel: String,
+        seed: u64,
+    ) -> Result<ModelSettings, AttributionError> {
+        let (&[pf, pl], &[wf, wm, wl]) = (position, w_shaped) else {
+            return Err(AttributionError::Config(
+                "position weights take first,last and W weights take first,middle,last".into(),
+            ));
+        };
+        let s = ModelSettings {
+            position: [pf, pl],
+            w_shaped: [wf, wm, wl],
+            half_life: half_life.unwrap_or(if paths_input { 2.0 } else { 7.0 }),
+            direct_channel,
+            seed,
+        };
+        s.check()?;
+        Ok(s)
+    }
 }
 
 impl Default for ModelSettings {
@@ -226,6 +264,20 @@ pub struct Credit {
     /// Credited value per unit of cost.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub roas: Option<f64>,
+    /// Markov models: the channel's removal effect (relative drop in conversions when
+    /// the channel is removed from every path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removal_effect: Option<f64>,
+    /// Shapley: the channel's incremental conversions (Shapley values summed over
+    /// journeys).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incremental_conversions: Option<f64>,
+}
+
+/// A model's own per-channel figure, reported beside the credit.
+enum ModelFigure {
+    RemovalEffects(Vec<f64>),
+    Incremental(Vec<f64>),
 }
 
 /// One model's result.
@@ -238,9 +290,6 @@ pub struct ModelResult {
     /// Per campaign (when the input has campaigns).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub campaigns: Vec<Credit>,
-    /// Removal effects (Markov) or incremental conversions (Shapley) per channel.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub raw: Option<Vec<f64>>,
 }
 
 /// The attribution report (the `mixcast attribute --json` document).
@@ -249,7 +298,7 @@ pub struct Report {
     /// Schema version.
     pub schema_version: u32,
     /// Journeys.
-    pub journeys: f64,
+    pub journeys: u64,
     /// Unique paths.
     pub paths: usize,
     /// Total conversions (including unattributed ones).
@@ -282,14 +331,14 @@ pub fn attribute(
                     let r = markov::removal_effects(t, order);
                     (
                         spread_channel_credit(t, &r.conversion_shares, &r.value_shares),
-                        Some(r.removal_effects),
+                        Some(ModelFigure::RemovalEffects(r.removal_effects)),
                     )
                 }
                 Model::Shapley => {
                     let r = shapley::shapley(t, settings.seed);
                     (
                         spread_channel_credit(t, &r.conversion_shares, &r.value_shares),
-                        Some(r.incremental),
+                        Some(ModelFigure::Incremental(r.incremental)),
                     )
                 }
                 Model::TimeDecay { .. } if t.time_decay.is_some() => {
@@ -302,7 +351,7 @@ pub fn attribute(
         .collect::<Result<Vec<_>, AttributionError>>()?;
     Ok(Report {
         schema_version: 1,
-        journeys: t.journeys,
+        journeys: t.journeys.round() as u64,
         paths: t.paths.len(),
         conversions: t.conversions() + t.unattributed_conversions,
         value: t.value() + t.unattributed_value,
@@ -367,6 +416,8 @@ fn credit_row(
         cost_share: cost.map(|(c, total)| if total > 0.0 { c / total } else { 0.0 }),
         cpa: cost.and_then(|(c, _)| (conv > 0.0).then(|| c / conv)),
         roas: cost.and_then(|(c, _)| (c > 0.0).then(|| value / c)),
+        removal_effect: None,
+        incremental_conversions: None,
     }
 }
 
@@ -374,7 +425,7 @@ fn summarize(
     t: &PathTable,
     model: String,
     credit: &TouchCredit,
-    raw: Option<Vec<f64>>,
+    figure: Option<ModelFigure>,
 ) -> ModelResult {
     let nch = t.channels.len();
     let mut ch = vec![(0.0, 0.0, 0.0); nch];
@@ -421,11 +472,18 @@ fn summarize(
             )
         })
         .collect();
+    let mut channels: Vec<Credit> = channels;
+    for (i, c) in channels.iter_mut().enumerate() {
+        match &figure {
+            Some(ModelFigure::RemovalEffects(v)) => c.removal_effect = v.get(i).copied(),
+            Some(ModelFigure::Incremental(v)) => c.incremental_conversions = v.get(i).copied(),
+            None => {}
+        }
+    }
     ModelResult {
         model,
         channels,
         campaigns,
-        raw,
     }
 }
 

@@ -16,7 +16,7 @@ use arrow_schema::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use rayon::prelude::*;
 
-use super::events::{compact_time, parse_timestamp_bytes, LocalEvents};
+use super::rows::{compact_time, parse_timestamp_bytes, LocalEvents};
 use super::table::{ReadOptions, RowError};
 use super::AttributionError;
 

@@ -7,6 +7,7 @@ use chrono::NaiveDate;
 use thiserror::Error;
 
 use super::{ChannelData, ControlData, Dataset, Panel};
+use crate::observe::{Event, Observer, Silent};
 use crate::spec::{ControlKind, LoadedSpec};
 
 /// Errors loading or validating data. Each names the file and, where it applies, the row
@@ -71,6 +72,31 @@ pub enum DataError {
         geo: String,
         message: String,
     },
+    /// A column the spec names appears more than once in the header.
+    #[error("data file {path}: column `{column}` (named by spec key `{key}`) appears twice, as columns {first} and {second}")]
+    DuplicateColumn {
+        path: PathBuf,
+        column: String,
+        key: String,
+        first: usize,
+        second: usize,
+    },
+    /// `data.start` or `data.end` lies outside the data's dates.
+    #[error("data file {path}: spec key `{key}` = {date} is outside the data ({first} .. {last})")]
+    OutsideData {
+        path: PathBuf,
+        key: String,
+        date: NaiveDate,
+        first: NaiveDate,
+        last: NaiveDate,
+    },
+    /// The KPI does not vary in the modelling window.
+    #[error("data file {path}: KPI column `{column}` is constant ({value}) in the modelling window; there is nothing to explain")]
+    ConstantKpi {
+        path: PathBuf,
+        column: String,
+        value: f64,
+    },
     /// Not enough periods to fit.
     #[error("data file {path}: {message}")]
     TooShort { path: PathBuf, message: String },
@@ -100,20 +126,29 @@ fn parse_date(s: &str) -> Option<NaiveDate> {
         .ok()
 }
 
+/// Largest magnitude accepted in a numeric cell: sums of squares must stay finite.
+const MAX_ABS_VALUE: f64 = 1e100;
+
 fn parse_number(s: &str) -> Result<f64, &'static str> {
     let t = s.trim();
     if t.is_empty() {
         return Err("empty cell");
     }
     match t.parse::<f64>() {
-        Ok(v) if v.is_finite() => Ok(v),
+        Ok(v) if v.is_finite() && v.abs() <= MAX_ABS_VALUE => Ok(v),
+        Ok(v) if v.is_finite() => Err("too large (magnitude above 1e100)"),
         Ok(_) => Err("not a finite number (NaN or infinity)"),
         Err(_) => Err("not a number"),
     }
 }
 
-/// Load the data a spec names and validate it.
+/// Load the data a spec names and validate it, silently.
 pub fn load_dataset(spec: &LoadedSpec) -> Result<Dataset, DataError> {
+    load_dataset_observed(spec, &Silent)
+}
+
+/// Load the data a spec names and validate it, reporting warnings to `obs`.
+pub fn load_dataset_observed(spec: &LoadedSpec, obs: &dyn Observer) -> Result<Dataset, DataError> {
     let path = spec.data_path();
     let s = &spec.spec;
     let file = std::fs::File::open(&path).map_err(|source| DataError::Io {
@@ -133,22 +168,7 @@ pub fn load_dataset(spec: &LoadedSpec) -> Result<Dataset, DataError> {
             what: "no header row".into(),
         });
     }
-    let index: HashMap<&str, usize> = headers
-        .iter()
-        .enumerate()
-        .map(|(i, h)| (h.as_str(), i))
-        .collect();
-    let col = |name: &str, key: &str| -> Result<usize, DataError> {
-        index
-            .get(name)
-            .copied()
-            .ok_or_else(|| DataError::MissingColumn {
-                path: path.clone(),
-                column: name.to_string(),
-                key: key.to_string(),
-                available: headers.join(", "),
-            })
-    };
+    let col = |name: &str, key: &str| validate_column(&path, &headers, name, key);
 
     let date_col = col(&s.data.date_column, "data.date_column")?;
     let geo_col = match &s.data.geo_column {
@@ -294,10 +314,10 @@ pub fn load_dataset(spec: &LoadedSpec) -> Result<Dataset, DataError> {
         v.push(r);
     }
     if unsorted {
-        eprintln!(
-            "warning: {}: rows are not in date order; sorting them",
+        obs.event(Event::Warning(&format!(
+            "{}: rows are not in date order; sorting them",
             path.display()
-        );
+        )));
     }
     for (geo, v) in by_geo.iter_mut() {
         v.sort_by_key(|r| r.date);
@@ -341,10 +361,10 @@ pub fn load_dataset(spec: &LoadedSpec) -> Result<Dataset, DataError> {
             }
         }
         if step != 7 {
-            eprintln!(
-                "warning: {}: periods are {step} days apart (mixcast is tuned for weekly data)",
+            obs.event(Event::Warning(&format!(
+                "{}: periods are {step} days apart (mixcast is tuned for weekly data)",
                 path.display()
-            );
+            )));
         }
     }
     for g in &geo_order {
@@ -368,27 +388,7 @@ pub fn load_dataset(spec: &LoadedSpec) -> Result<Dataset, DataError> {
     }
 
     // Modelling window.
-    let end_idx = match s.data.end {
-        Some(e) => dates
-            .iter()
-            .rposition(|d| *d <= e)
-            .map(|i| i + 1)
-            .unwrap_or(0),
-        None => dates.len(),
-    };
-    let start_idx = match s.data.start {
-        Some(st) => dates.iter().position(|d| *d >= st).unwrap_or(dates.len()),
-        None => 0,
-    };
-    if end_idx <= start_idx || end_idx - start_idx < 8 {
-        return Err(DataError::TooShort {
-            path,
-            message: format!(
-                "the modelling window has {} periods; at least 8 are needed",
-                end_idx.saturating_sub(start_idx)
-            ),
-        });
-    }
+    let (start_idx, end_idx) = validate_window(&path, &dates, s.data.start, s.data.end)?;
     let n_periods = end_idx;
     let dates: Vec<NaiveDate> = dates[..n_periods].to_vec();
     let n_geos = geo_order.len();
@@ -409,6 +409,7 @@ pub fn load_dataset(spec: &LoadedSpec) -> Result<Dataset, DataError> {
         }
     }
 
+    validate_kpi(&path, &s.data.kpi, &panels[0], start_idx..n_periods)?;
     let channels = s
         .channels
         .iter()
@@ -462,6 +463,99 @@ pub fn load_dataset(spec: &LoadedSpec) -> Result<Dataset, DataError> {
         revenue_per_kpi: rpk_slot.map(|k| panels[k].clone()),
         window_start: start_idx,
     })
+}
+
+/// The index of the column a spec key names: present exactly once in the header.
+fn validate_column(
+    path: &Path,
+    headers: &[String],
+    name: &str,
+    key: &str,
+) -> Result<usize, DataError> {
+    let mut hits = headers.iter().enumerate().filter(|(_, h)| *h == name);
+    match (hits.next(), hits.next()) {
+        (Some((i, _)), None) => Ok(i),
+        (Some((i, _)), Some((j, _))) => Err(DataError::DuplicateColumn {
+            path: path.to_path_buf(),
+            column: name.to_string(),
+            key: key.to_string(),
+            first: i + 1,
+            second: j + 1,
+        }),
+        (None, _) => Err(DataError::MissingColumn {
+            path: path.to_path_buf(),
+            column: name.to_string(),
+            key: key.to_string(),
+            available: headers.join(", "),
+        }),
+    }
+}
+
+/// The modelling window `start_idx..end_idx` from `data.start` / `data.end`: each must lie
+/// within the data's dates, and the window must hold at least 8 periods.
+fn validate_window(
+    path: &Path,
+    dates: &[NaiveDate],
+    start: Option<NaiveDate>,
+    end: Option<NaiveDate>,
+) -> Result<(usize, usize), DataError> {
+    let (first, last) = (dates[0], dates[dates.len() - 1]);
+    for (key, d) in [("data.start", start), ("data.end", end)] {
+        if let Some(d) = d {
+            if d < first || d > last {
+                return Err(DataError::OutsideData {
+                    path: path.to_path_buf(),
+                    key: key.into(),
+                    date: d,
+                    first,
+                    last,
+                });
+            }
+        }
+    }
+    let end_idx = match end {
+        Some(e) => dates
+            .iter()
+            .rposition(|d| *d <= e)
+            .map(|i| i + 1)
+            .unwrap_or(0),
+        None => dates.len(),
+    };
+    let start_idx = match start {
+        Some(st) => dates.iter().position(|d| *d >= st).unwrap_or(dates.len()),
+        None => 0,
+    };
+    if end_idx <= start_idx || end_idx - start_idx < 8 {
+        return Err(DataError::TooShort {
+            path: path.to_path_buf(),
+            message: format!(
+                "the modelling window has {} periods; at least 8 are needed",
+                end_idx.saturating_sub(start_idx)
+            ),
+        });
+    }
+    Ok((start_idx, end_idx))
+}
+
+/// The KPI must vary in the modelling window: a constant (e.g. all-zero) KPI has nothing
+/// to explain.
+fn validate_kpi(
+    path: &Path,
+    column: &str,
+    kpi: &Panel,
+    window: std::ops::Range<usize>,
+) -> Result<(), DataError> {
+    let first = kpi.series(0)[window.start];
+    let constant =
+        (0..kpi.n_geos).all(|g| kpi.series(g)[window.clone()].iter().all(|v| *v == first));
+    if constant {
+        return Err(DataError::ConstantKpi {
+            path: path.to_path_buf(),
+            column: column.to_string(),
+            value: first,
+        });
+    }
+    Ok(())
 }
 
 fn categorical(raw: &[String]) -> ControlData {

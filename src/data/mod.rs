@@ -3,7 +3,7 @@
 
 mod load;
 
-pub use load::{load_dataset, DataError};
+pub use load::{load_dataset, load_dataset_observed, DataError};
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};

@@ -5,7 +5,6 @@
 //! prior's uncertainty as well as the data's: for a linear-Gaussian model, optimising with
 //! perturbed data and perturbed prior means yields exact posterior samples.
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
@@ -13,6 +12,8 @@ use rayon::prelude::*;
 
 use super::{minimize, to_params, Setup};
 use crate::model::Params;
+use crate::observe::{Event, Observer};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Run `draws` refits; returns the parameter draws and how many failed.
 #[allow(clippy::too_many_arguments)]
@@ -25,7 +26,7 @@ pub(crate) fn run(
     draws: usize,
     block: usize,
     seed: u64,
-    progress: bool,
+    obs: &dyn Observer,
 ) -> (Vec<Params>, usize) {
     let tf = setup.t1 - setup.t0;
     let ng = setup.n_geos;
@@ -41,17 +42,10 @@ pub(crate) fn run(
         s.iter_mut().for_each(|v| *v = (*v - m) * inflate);
     }
     let block = block.clamp(1, tf);
-    let bar = if progress {
-        eprintln!("intervals: {draws} bootstrap refits");
-        let b = ProgressBar::with_draw_target(Some(draws as u64), ProgressDrawTarget::stderr());
-        b.set_style(
-            ProgressStyle::with_template("  {bar:40} {pos}/{len} refits ({elapsed})")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        b
-    } else {
-        ProgressBar::hidden()
-    };
+    obs.event(Event::Stage(&format!(
+        "intervals: {draws} bootstrap refits"
+    )));
+    let done = AtomicUsize::new(0);
     let out: Vec<Option<Params>> = (0..draws)
         .into_par_iter()
         .map(|d| {
@@ -82,11 +76,15 @@ pub(crate) fn run(
                 let e = p.eval(&u, false)?;
                 Some(to_params(setup, &u, &e.beta))
             });
-            bar.inc(1);
+            let k = done.fetch_add(1, Ordering::Relaxed) + 1;
+            obs.event(Event::Progress {
+                task: "refits",
+                done: k,
+                total: draws,
+            });
             r
         })
         .collect();
-    bar.finish_and_clear();
     let failed = out.iter().filter(|o| o.is_none()).count();
     (out.into_iter().flatten().collect(), failed)
 }

@@ -23,6 +23,7 @@ use crate::model::{
     ChannelInfo, ChannelParams, Diagnostics, Fingerprint, FitStats, HoldoutStats, Model, Params,
     MODEL_SCHEMA_VERSION,
 };
+use crate::observe::{Event, Observer, Silent};
 use crate::spec::LoadedSpec;
 use crate::transform::ParamBox;
 
@@ -51,8 +52,6 @@ pub struct FitOptions {
     pub seed: u64,
     /// Override the spec's bootstrap draw count.
     pub draws: Option<usize>,
-    /// Print progress to stderr.
-    pub progress: bool,
 }
 
 /// Last evaluated point with its value and gradient.
@@ -137,6 +136,7 @@ pub(crate) fn build_setup(
     baseline: &Baseline,
     t0: usize,
     t1: usize,
+    obs: &dyn Observer,
 ) -> Result<(Setup, Vec<f64>), FitError> {
     let ng = ds.n_geos();
     let tf = t1 - t0;
@@ -174,10 +174,10 @@ pub(crate) fn build_setup(
     }
     for (j, col) in base.iter().enumerate() {
         if col.iter().all(|v| *v == 0.0) && !baseline.columns[j].group.eq("intercept") {
-            eprintln!(
-                "warning: baseline column `{}` is zero throughout the fit window",
+            obs.event(Event::Warning(&format!(
+                "baseline column `{}` is zero throughout the fit window",
                 baseline.columns[j].name
-            );
+            )));
         }
     }
     let mut btb = SymMat::zeros(pb);
@@ -416,8 +416,19 @@ fn fingerprint(spec: &LoadedSpec, ds: &Dataset) -> Fingerprint {
     }
 }
 
-/// Fit the model a spec describes to a loaded dataset.
+/// Fit the model a spec describes to a loaded dataset, silently.
 pub fn fit(spec: &LoadedSpec, ds: Dataset, opts: &FitOptions) -> Result<Model, FitError> {
+    fit_observed(spec, ds, opts, &Silent)
+}
+
+/// Fit the model a spec describes to a loaded dataset, reporting stages, progress and
+/// warnings to `obs`.
+pub fn fit_observed(
+    spec: &LoadedSpec,
+    ds: Dataset,
+    opts: &FitOptions,
+    obs: &dyn Observer,
+) -> Result<Model, FitError> {
     let start = Instant::now();
     let t0 = ds.window_start;
     let n_periods = ds.n_periods();
@@ -439,19 +450,17 @@ pub fn fit(spec: &LoadedSpec, ds: Dataset, opts: &FitOptions) -> Result<Model, F
             tf, p_lin, needed
         )));
     }
-    let (setup, y) = build_setup(spec, &ds, &baseline, t0, t1)?;
+    let (setup, y) = build_setup(spec, &ds, &baseline, t0, t1, obs)?;
     let n = setup.n_obs();
     let restarts = spec.spec.fit.restarts;
-    if opts.progress {
-        eprintln!(
-            "fitting {}: {} periods × {} geo(s), {} channels, {} restarts",
-            spec.spec.name,
-            tf,
-            ds.n_geos(),
-            setup.channels.len(),
-            restarts
-        );
-    }
+    obs.event(Event::Stage(&format!(
+        "fitting {}: {} periods × {} geo(s), {} channels, {} restarts",
+        spec.spec.name,
+        tf,
+        ds.n_geos(),
+        setup.channels.len(),
+        restarts
+    )));
     // Noise scale from a fit at the prior centre, then refined at the optimum.
     let u0 = setup.prior_center();
     let pre = setup.problem(y.clone(), 1.0);
@@ -562,7 +571,7 @@ pub fn fit(spec: &LoadedSpec, ds: Dataset, opts: &FitOptions) -> Result<Model, F
             draws,
             spec.spec.fit.block_length,
             opts.seed,
-            opts.progress,
+            obs,
         );
         model.draws = d;
         model.diagnostics.failed_draws = failed;

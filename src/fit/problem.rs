@@ -362,7 +362,8 @@ mod tests {
         let ds = crate::load_dataset(&spec).unwrap();
         let t1 = ds.n_periods();
         let base = crate::design::Baseline::new(&ds, &spec.spec.seasonality, 0, t1);
-        let (setup, y) = crate::fit::build_setup(&spec, &ds, &base, 0, t1).unwrap();
+        let (setup, y) =
+            crate::fit::build_setup(&spec, &ds, &base, 0, t1, &crate::observe::Silent).unwrap();
         let p = setup.problem(y, 0.01);
         let u: Vec<f64> = setup
             .prior_center()

@@ -19,11 +19,14 @@ pub mod curve;
 pub mod solve;
 
 use rayon::prelude::*;
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::analysis::{interval, quantile, quantiles};
 use crate::model::Model;
+pub use crate::scenario::MAX_HORIZON;
 use crate::scenario::{Flighting, FutureControls, Horizon, Plan, Response};
 use crate::spec::KpiKind;
 pub use curve::Curve;
@@ -60,8 +63,9 @@ impl From<solve::Infeasible> for OptimizeError {
 }
 
 /// An amount of spend: currency, or a percentage of the channel's reference spend.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// In JSON and on the command line: a number (currency), or a string — `"250000"` or
+/// `"130%"`.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Amount {
     /// Currency over the horizon.
     Currency(f64),
@@ -86,6 +90,42 @@ impl std::str::FromStr for Amount {
             _ => Err(format!(
                 "`{s}` is not an amount ≥ 0 (currency, or percent of reference like `130%`)"
             )),
+        }
+    }
+}
+
+impl std::fmt::Display for Amount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Amount::Currency(v) => write!(f, "{v}"),
+            Amount::PercentOfReference(p) => write!(f, "{p}%"),
+        }
+    }
+}
+
+impl Serialize for Amount {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Amount::Currency(v) => s.serialize_f64(*v),
+            Amount::PercentOfReference(_) => s.serialize_str(&self.to_string()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Amount {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Repr {
+            Number(f64),
+            Text(String),
+        }
+        match Repr::deserialize(d)? {
+            Repr::Number(v) if v.is_finite() && v >= 0.0 => Ok(Amount::Currency(v)),
+            Repr::Number(v) => Err(serde::de::Error::custom(format!(
+                "`{v}` is not an amount ≥ 0"
+            ))),
+            Repr::Text(t) => t.parse().map_err(serde::de::Error::custom),
         }
     }
 }
@@ -183,51 +223,261 @@ pub enum Risk {
     },
 }
 
-/// An optimisation request.
+/// What the fixed budget maximises, as named in a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectiveName {
+    /// The KPI.
+    #[default]
+    Kpi,
+    /// `margin · KPI − spend` (needs `margin`).
+    Profit,
+}
+
+/// Which view of the draws to optimise, as named in a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RiskName {
+    /// The mean over draws.
+    #[default]
+    Mean,
+    /// The point estimate.
+    Point,
+    /// A lower quantile of each channel's contribution (see `quantile`).
+    Quantile,
+}
+
+/// An optimisation request as a user writes it: one field per `mixcast optimize` flag,
+/// with the same names (`--target-cpa` ↔ `target_cpa`), so the CLI and the HTTP API
+/// deserialise the same type. [`Request::validate`] turns it into a [`ValidRequest`], the
+/// only form the planner accepts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Request {
-    /// Periods to plan.
+    /// Total budget over the horizon (a cap in target and profit modes).
+    pub budget: Option<f64>,
+    /// Periods to plan (1..=[`MAX_HORIZON`]).
     pub horizon: usize,
-    /// Goal.
-    pub goal: Goal,
-    /// Spend cap for target goals (and the budget for profit); none = channel caps only.
-    pub budget_cap: Option<f64>,
-    /// Objective for the fixed budget.
-    pub objective: Objective,
+    /// Least spend that reaches this window KPI (baseline included).
+    pub target_kpi: Option<f64>,
+    /// Spend while the marginal ROI stays at or above this.
+    pub target_mroi: Option<f64>,
+    /// Spend while the marginal cost per KPI unit stays at or below this.
+    pub target_cpa: Option<f64>,
+    /// What a fixed budget maximises.
+    pub objective: ObjectiveName,
+    /// Profit per KPI unit (`objective = profit`).
+    pub margin: Option<f64>,
     /// Which view of the draws to optimise.
-    pub risk: Risk,
+    pub risk: RiskName,
+    /// Quantile for `risk = quantile`, in (0, 1).
+    pub quantile: f64,
     /// How each channel's total is spread over the horizon.
     pub flighting: Flighting,
-    /// Count the KPI that horizon spend creates after the horizon (carryover tail).
+    /// Count the KPI created after the horizon (carryover tail) in the objective.
     pub count_tail: bool,
-    /// Keep every channel within ± this fraction of its reference spend.
+    /// Keep every channel within ± this percent of its reference spend.
     pub within: Option<f64>,
-    /// Per channel constraints by name.
-    pub rules: Vec<(String, ChannelRule)>,
+    /// Channel minimum by channel name.
+    pub min: BTreeMap<String, Amount>,
+    /// Channel maximum by channel name.
+    pub max: BTreeMap<String, Amount>,
+    /// Minimum buys: the channel is off or spends at least this much.
+    pub min_buy: BTreeMap<String, Amount>,
+    /// Locked channels: exactly this much (null: the reference spend).
+    pub lock: BTreeMap<String, Option<Amount>>,
+    /// Channels that must spend something.
+    pub on: Vec<String>,
+    /// Channels that must spend nothing.
+    pub off: Vec<String>,
     /// Budget grid steps of the dynamic programme.
     pub grid_steps: usize,
 }
 
-impl Request {
-    /// A fixed-budget KPI request with defaults.
-    pub fn fixed_budget(budget: f64, horizon: usize) -> Request {
+impl Default for Request {
+    fn default() -> Self {
         Request {
-            horizon,
-            goal: Goal::FixedBudget { budget },
-            budget_cap: None,
-            objective: Objective::Kpi,
-            risk: Risk::Mean,
+            budget: None,
+            horizon: 13,
+            target_kpi: None,
+            target_mroi: None,
+            target_cpa: None,
+            objective: ObjectiveName::Kpi,
+            margin: None,
+            risk: RiskName::Mean,
+            quantile: 0.1,
             flighting: Flighting::Even,
             count_tail: false,
             within: None,
-            rules: Vec::new(),
+            min: BTreeMap::new(),
+            max: BTreeMap::new(),
+            min_buy: BTreeMap::new(),
+            lock: BTreeMap::new(),
+            on: Vec::new(),
+            off: Vec::new(),
             grid_steps: DEFAULT_GRID_STEPS,
         }
     }
 }
 
-/// Longest horizon accepted (ten years of weeks).
-pub const MAX_HORIZON: usize = 520;
+impl Request {
+    /// Spend `budget` over `horizon` periods for the most KPI, other fields at defaults.
+    pub fn fixed_budget(budget: f64, horizon: usize) -> Request {
+        Request {
+            budget: Some(budget),
+            horizon,
+            ..Request::default()
+        }
+    }
+
+    /// The same request optimising another view of the draws.
+    pub fn with_risk(self, risk: Risk) -> Request {
+        let (risk, quantile) = match risk {
+            Risk::Mean => (RiskName::Mean, self.quantile),
+            Risk::Point => (RiskName::Point, self.quantile),
+            Risk::Quantile { q } => (RiskName::Quantile, q),
+        };
+        Request {
+            risk,
+            quantile,
+            ..self
+        }
+    }
+
+    /// Check every value and resolve the goal; the only way to a [`ValidRequest`].
+    /// Errors name the field as the command line and the HTTP API spell it.
+    pub fn validate(&self) -> Result<ValidRequest, OptimizeError> {
+        let bad = |m: String| Err(OptimizeError::Invalid(m));
+        let targets = [
+            ("target_kpi", self.target_kpi),
+            ("target_mroi", self.target_mroi),
+            ("target_cpa", self.target_cpa),
+        ];
+        let given: Vec<&str> = targets
+            .iter()
+            .filter(|(_, v)| v.is_some())
+            .map(|(n, _)| *n)
+            .collect();
+        if given.len() > 1 {
+            return bad(format!("give at most one of {}", given.join(", ")));
+        }
+        let goal = match (self.target_kpi, self.target_mroi, self.target_cpa) {
+            (Some(target), _, _) => Goal::TargetKpi { target },
+            (_, Some(threshold), _) => Goal::TargetEfficiency { threshold },
+            (_, _, Some(cpa)) if cpa > 0.0 && cpa.is_finite() => Goal::TargetEfficiency {
+                threshold: 1.0 / cpa,
+            },
+            (_, _, Some(cpa)) => {
+                return bad(format!("target_cpa must be a number > 0 (got {cpa})"))
+            }
+            _ => match self.budget {
+                Some(budget) => Goal::FixedBudget { budget },
+                None => {
+                    return bad(
+                        "budget is required (or one of target_kpi, target_mroi, target_cpa)".into(),
+                    )
+                }
+            },
+        };
+        let objective = match (self.objective, self.margin) {
+            (ObjectiveName::Kpi, _) => Objective::Kpi,
+            (ObjectiveName::Profit, Some(margin)) => Objective::Profit { margin },
+            (ObjectiveName::Profit, None) => {
+                return bad("objective `profit` needs margin (--margin)".into())
+            }
+        };
+        let risk = match self.risk {
+            RiskName::Mean => Risk::Mean,
+            RiskName::Point => Risk::Point,
+            RiskName::Quantile => Risk::Quantile { q: self.quantile },
+        };
+        let mut rules: Vec<(String, ChannelRule)> = Vec::new();
+        let mut add = |name: &String, set: &dyn Fn(&mut ChannelRule)| {
+            let mut r = ChannelRule::default();
+            set(&mut r);
+            rules.push((name.clone(), r));
+        };
+        for (n, a) in &self.min {
+            add(n, &|r| r.min = Some(*a));
+        }
+        for (n, a) in &self.max {
+            add(n, &|r| r.max = Some(*a));
+        }
+        for (n, a) in &self.min_buy {
+            add(n, &|r| r.min_buy = Some(*a));
+        }
+        for (n, a) in &self.lock {
+            add(n, &|r| {
+                r.lock = Some(a.unwrap_or(Amount::PercentOfReference(100.0)))
+            });
+        }
+        for n in &self.on {
+            add(n, &|r| r.on = true);
+        }
+        for n in &self.off {
+            add(n, &|r| r.off = true);
+        }
+        let req = ValidRequest {
+            horizon: self.horizon,
+            goal,
+            budget_cap: match goal {
+                Goal::FixedBudget { .. } => None,
+                _ => self.budget,
+            },
+            objective,
+            risk,
+            flighting: self.flighting,
+            count_tail: self.count_tail,
+            within: self.within.map(|w| w / 100.0),
+            rules,
+            grid_steps: self.grid_steps,
+        };
+        check(&req)?;
+        Ok(req)
+    }
+}
+
+/// A checked optimisation request: goal resolved, every value in range. Made only by
+/// [`Request::validate`]; read its fields, change it through a new [`Request`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ValidRequest {
+    /// Periods to plan.
+    pub(crate) horizon: usize,
+    /// Goal.
+    pub(crate) goal: Goal,
+    /// Spend cap for target goals (and the budget for profit); none = channel caps only.
+    pub(crate) budget_cap: Option<f64>,
+    /// Objective for the fixed budget.
+    pub(crate) objective: Objective,
+    /// Which view of the draws to optimise.
+    pub(crate) risk: Risk,
+    /// How each channel's total is spread over the horizon.
+    pub(crate) flighting: Flighting,
+    /// Count the KPI that horizon spend creates after the horizon (carryover tail).
+    pub(crate) count_tail: bool,
+    /// Keep every channel within ± this fraction of its reference spend.
+    pub(crate) within: Option<f64>,
+    /// Per channel constraints by name.
+    pub(crate) rules: Vec<(String, ChannelRule)>,
+    /// Budget grid steps of the dynamic programme.
+    pub(crate) grid_steps: usize,
+}
+
+impl ValidRequest {
+    /// Periods to plan.
+    pub fn horizon(&self) -> usize {
+        self.horizon
+    }
+    /// The resolved goal.
+    pub fn goal(&self) -> Goal {
+        self.goal
+    }
+    /// Whether the objective counts the carryover tail.
+    pub fn count_tail(&self) -> bool {
+        self.count_tail
+    }
+}
+
 /// Default budget grid of the dynamic programme.
 pub const DEFAULT_GRID_STEPS: usize = 1000;
 /// Interpolation intervals per channel curve.
@@ -465,19 +715,19 @@ impl<'a> Planner<'a> {
     }
 
     /// Solve a request.
-    pub fn optimize(&self, req: &Request) -> Result<Recommendation, OptimizeError> {
+    pub fn optimize(&self, req: &ValidRequest) -> Result<Recommendation, OptimizeError> {
         optimize_with(self, req)
     }
 }
 
 /// Optimise a request on a model.
 pub fn optimize(model: &Model, req: &Request) -> Result<Recommendation, OptimizeError> {
-    validate(req)?;
-    Planner::new(model, req.horizon, req.count_tail).optimize(req)
+    let req = req.validate()?;
+    Planner::new(model, req.horizon, req.count_tail).optimize(&req)
 }
 
-/// Check a request's values (before any work).
-pub fn validate(req: &Request) -> Result<(), OptimizeError> {
+/// Check a resolved request's values (before any work).
+fn check(req: &ValidRequest) -> Result<(), OptimizeError> {
     let bad = |m: String| Err(OptimizeError::Invalid(m));
     if req.horizon == 0 || req.horizon > MAX_HORIZON {
         return bad(format!(
@@ -517,7 +767,7 @@ pub fn validate(req: &Request) -> Result<(), OptimizeError> {
     }
     if let Some(w) = req.within {
         if !pos(w) {
-            return bad(format!("--within must be a fraction ≥ 0 (got {w})"));
+            return bad(format!("within must be a percent ≥ 0 (got {})", w * 100.0));
         }
     }
     if req.grid_steps < 10 || req.grid_steps > 20_000 {
@@ -540,7 +790,7 @@ struct Limits {
 /// Build the channels' limits from the request.
 fn feasible_sets(
     p: &Planner,
-    req: &Request,
+    req: &ValidRequest,
     paid: &[usize],
     reference: &[f64],
 ) -> Result<Limits, OptimizeError> {
@@ -666,8 +916,7 @@ fn feasible_sets(
     })
 }
 
-fn optimize_with(p: &Planner, req: &Request) -> Result<Recommendation, OptimizeError> {
-    validate(req)?;
+fn optimize_with(p: &Planner, req: &ValidRequest) -> Result<Recommendation, OptimizeError> {
     let hz = &p.horizon;
     if req.horizon != hz.horizon() {
         return Err(OptimizeError::Invalid(format!(
@@ -937,7 +1186,7 @@ struct Solved {
 
 /// Run the goal's solver on the tabulated curves.
 fn solve_goal(
-    req: &Request,
+    req: &ValidRequest,
     curves: &[Curve],
     feas: &[Feasible],
     span: f64,

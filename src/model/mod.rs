@@ -12,6 +12,9 @@ use crate::design::Baseline;
 use crate::spec::{KpiKind, Spec};
 use crate::transform::{adstock::convolve, Adstock, Saturation};
 
+mod validate;
+pub use validate::{MAX_CELLS, MAX_FOURIER, MAX_LAG};
+
 /// Artifact schema version; bump on incompatible changes.
 pub const MODEL_SCHEMA_VERSION: u32 = 1;
 
@@ -25,8 +28,12 @@ pub enum ModelError {
         source: std::io::Error,
     },
     /// The file is not a valid model artifact.
-    #[error("invalid model {path}: {message}")]
-    Invalid { path: PathBuf, message: String },
+    #[error("invalid model {path}: field `{field}`: {message}")]
+    Invalid {
+        path: PathBuf,
+        field: String,
+        message: String,
+    },
 }
 
 /// One channel's transforms and coefficient.
@@ -159,7 +166,34 @@ pub struct Model {
     pub diagnostics: Diagnostics,
 }
 
+/// Which model produced an output: every JSON document about a model carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lineage {
+    /// Content hash of the model (FNV-1a 64 of its compact JSON), hex.
+    pub model_id: String,
+    /// Hash of the data file it was fitted on, hex.
+    pub data_hash: String,
+    /// mixcast version that wrote the model.
+    pub mixcast_version: String,
+}
+
 impl Model {
+    /// The model's lineage. `model_id` hashes the model's own content (all of it but the
+    /// fit's wall-clock time), so it is the same for the fitted model and for the
+    /// artifact loaded back, and the same for two fits with the same inputs and seed.
+    pub fn lineage(&self) -> Lineage {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        if let Some(d) = v.get_mut("diagnostics").and_then(|d| d.as_object_mut()) {
+            d.remove("seconds");
+        }
+        let bytes = serde_json::to_vec(&v).unwrap_or_default();
+        Lineage {
+            model_id: format!("{:016x}", crate::io::fnv1a(&bytes)),
+            data_hash: self.data_fingerprint.hash.clone(),
+            mixcast_version: self.mixcast_version.clone(),
+        }
+    }
+
     /// Load a model artifact.
     pub fn load(path: &Path) -> Result<Model, ModelError> {
         let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
@@ -168,28 +202,14 @@ impl Model {
         })?;
         let m: Model = serde_json::from_str(&text).map_err(|e| ModelError::Invalid {
             path: path.to_path_buf(),
+            field: format!("line {}, column {}", e.line(), e.column()),
             message: e.to_string(),
         })?;
-        if m.schema_version != MODEL_SCHEMA_VERSION {
-            return Err(ModelError::Invalid {
-                path: path.to_path_buf(),
-                message: format!(
-                    "schema_version {} is not supported (this mixcast reads {})",
-                    m.schema_version, MODEL_SCHEMA_VERSION
-                ),
-            });
-        }
-        let ok = m.point.channels.len() == m.channels.len()
-            && m.dataset.channels.len() == m.channels.len()
-            && m.point.baseline.len() == m.baseline.n_columns()
-            && m.fit_end <= m.dataset.n_periods()
-            && m.fit_start < m.fit_end;
-        if !ok {
-            return Err(ModelError::Invalid {
-                path: path.to_path_buf(),
-                message: "inconsistent sizes between channels, coefficients and data".into(),
-            });
-        }
+        validate::check(&m).map_err(|(field, message)| ModelError::Invalid {
+            path: path.to_path_buf(),
+            field,
+            message,
+        })?;
         Ok(m)
     }
 

@@ -1,0 +1,361 @@
+//! One function per command: resolve the flags into a library request, call the library,
+//! render the result.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use mixcast::attribution::{self as at, events::JourneyOptions, ReadOptions};
+use mixcast::io::{write_atomic, write_set};
+use mixcast::optimize::{Amount, Planner, Request, Risk};
+use mixcast::scenario::{FutureControls, Plan, ScenarioRequest};
+use mixcast::{analysis, report, Error, FitOptions, Model, SimConfig};
+
+use super::output::{print, print_json, UsageError};
+use super::progress::Progress;
+use super::*;
+
+fn stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+fn load(path: &Path) -> Result<Model, Error> {
+    Ok(Model::load(path)?)
+}
+
+fn write_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Write a fit's artifacts as one set; returns the summary.
+fn write_outputs(model: &Model, out: &Path) -> anyhow::Result<analysis::Summary> {
+    let summary = analysis::summarize(model);
+    let curves = analysis::curves_document(model, 20).map_err(UsageError)?;
+    let json = |v: &dyn erased::Json| v.pretty();
+    let files = [
+        ("model.json", json(model)),
+        ("summary.json", json(&summary)),
+        (
+            "decomposition.csv",
+            analysis::decompose(model).to_csv().into_bytes(),
+        ),
+        ("curves.json", json(&curves)),
+    ];
+    write_set(out, &files).map_err(write_err(out))?;
+    Ok(summary)
+}
+
+mod erased {
+    /// Pretty JSON with a final newline, for any serialisable artifact.
+    pub trait Json {
+        fn pretty(&self) -> Vec<u8>;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn pretty(&self) -> Vec<u8> {
+            let mut v = serde_json::to_vec_pretty(self).unwrap_or_default();
+            v.push(b'\n');
+            v
+        }
+    }
+}
+
+fn fit_and_report(
+    spec: &Path,
+    out: &Path,
+    opts: &FitOptions,
+    json: bool,
+    quiet: bool,
+) -> anyhow::Result<Model> {
+    let progress = Progress::new(quiet);
+    let model = mixcast::fit_spec_file(spec, opts, &progress)?;
+    let summary = write_outputs(&model, out)?;
+    if json {
+        print_json(&summary)?;
+    } else {
+        print(&report::summary_table(&summary))?;
+        if !quiet {
+            eprintln!(
+                "fitted in {:.2}s; wrote {}",
+                model.diagnostics.seconds,
+                out.display()
+            );
+        }
+    }
+    Ok(model)
+}
+
+pub fn fit(a: FitArgs) -> anyhow::Result<()> {
+    let opts = FitOptions {
+        holdout: a.holdout_weeks,
+        seed: a.seed,
+        draws: a.draws,
+    };
+    fit_and_report(&a.spec, &a.out, &opts, a.json, a.quiet).map(|_| ())
+}
+
+pub fn decompose(a: DecomposeArgs) -> anyhow::Result<()> {
+    let m = load(&a.model)?;
+    let d = analysis::decompose(&m);
+    let text = match (a.json, a.format) {
+        (true, _) | (_, Format::Json) => serde_json::to_string_pretty(&d)? + "\n",
+        _ => d.to_csv(),
+    };
+    match a.out {
+        Some(p) => write_atomic(&p, text.as_bytes()).map_err(write_err(&p))?,
+        None => print(&text)?,
+    }
+    Ok(())
+}
+
+pub fn scenario(a: ScenarioArgs) -> anyhow::Result<()> {
+    let m = load(&a.model)?;
+    let controls = match &a.controls {
+        Some(p) => Some(FutureControls::read(p, &m).map_err(Error::from)?),
+        None => None,
+    };
+    let base = match (&a.plan, &a.totals) {
+        (Some(path), _) => (stem(path), Plan::read(path, &m).map_err(Error::from)?),
+        (None, Some(path)) => {
+            let t = Plan::read_totals(path, &m).map_err(Error::from)?;
+            let h = a.horizon.unwrap_or(0);
+            let plan = Plan::spread_totals(&m, &t, h, a.flighting).map_err(Error::from)?;
+            (stem(path), plan)
+        }
+        (None, None) => return Err(UsageError("give --plan or --totals".into()).into()),
+    };
+    let others = a
+        .compare
+        .iter()
+        .map(|p| Ok((stem(p), Plan::read(p, &m)?)))
+        .collect::<Result<Vec<_>, Error>>()?;
+    let req = ScenarioRequest {
+        base,
+        others,
+        tail: a.tail,
+        controls,
+    };
+    let r = req.run(&m).map_err(Error::from)?;
+    if a.json {
+        return print_json(&r);
+    }
+    print(&report::forecast_table(&r.forecast))?;
+    if let Some(c) = &r.comparison {
+        print(&report::comparison_table(c))?;
+    }
+    Ok(())
+}
+
+/// `CH=AMOUNT` items of one flag as a map; a channel named twice is an error.
+fn channel_amounts(flag: &str, items: &[String]) -> anyhow::Result<BTreeMap<String, Amount>> {
+    let mut out = BTreeMap::new();
+    for it in items {
+        let (name, amount) = it
+            .split_once('=')
+            .ok_or_else(|| UsageError(format!("--{flag} {it}: expected CH=AMOUNT")))?;
+        let amount: Amount = amount
+            .parse()
+            .map_err(|e| UsageError(format!("--{flag} {it}: {e}")))?;
+        if out.insert(name.trim().to_string(), amount).is_some() {
+            return Err(
+                UsageError(format!("--{flag}: channel `{}` given twice", name.trim())).into(),
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// The optimize flags as the library's request (the same fields, the same names).
+fn optimize_request(a: &OptimizeArgs) -> anyhow::Result<Request> {
+    let mut lock = BTreeMap::new();
+    for it in &a.lock {
+        let (name, amount) = match it.split_once('=') {
+            Some((n, v)) => (
+                n,
+                Some(
+                    v.parse::<Amount>()
+                        .map_err(|e| UsageError(format!("--lock {it}: {e}")))?,
+                ),
+            ),
+            None => (it.as_str(), None),
+        };
+        lock.insert(name.trim().to_string(), amount);
+    }
+    Ok(Request {
+        budget: a.budget,
+        horizon: a.horizon,
+        target_kpi: a.target_kpi,
+        target_mroi: a.target_mroi,
+        target_cpa: a.target_cpa,
+        objective: a.objective.into(),
+        margin: a.margin,
+        risk: a.risk.into(),
+        quantile: a.quantile,
+        flighting: a.flighting,
+        count_tail: a.count_tail,
+        within: a.within,
+        min: channel_amounts("min", &a.min)?,
+        max: channel_amounts("max", &a.max)?,
+        min_buy: channel_amounts("min-buy", &a.min_buy)?,
+        lock,
+        on: a.on.clone(),
+        off: a.off.clone(),
+        grid_steps: a.grid_steps,
+    })
+}
+
+pub fn optimize(a: OptimizeArgs) -> anyhow::Result<()> {
+    let req = optimize_request(&a)?.validate().map_err(Error::from)?;
+    let m = load(&a.model)?;
+    let controls = match &a.controls {
+        Some(p) => Some(FutureControls::read(p, &m).map_err(Error::from)?),
+        None => None,
+    };
+    let rec = Planner::with_controls(&m, req.horizon(), req.count_tail(), controls.as_ref())
+        .optimize(&req)
+        .map_err(Error::from)?;
+    if let Some(path) = &a.plan_out {
+        write_atomic(path, rec.plan_csv().as_bytes()).map_err(write_err(path))?;
+    }
+    if a.json {
+        print_json(&rec)
+    } else {
+        print(&report::recommendation_table(&rec))
+    }
+}
+
+pub fn curves(a: CurvesArgs) -> anyhow::Result<()> {
+    let m = load(&a.model)?;
+    let doc = analysis::curves_document(&m, a.steps).map_err(UsageError)?;
+    print_json(&doc)
+}
+
+pub fn simulate(a: SimulateArgs) -> anyhow::Result<()> {
+    let cfg = SimConfig {
+        weeks: a.weeks,
+        channels: a.channels,
+        noise: a.noise,
+        geos: a.geos,
+        holdout: a.holdout_weeks,
+        seed: a.seed,
+    };
+    cfg.check().map_err(UsageError)?;
+    let sim = mixcast::simulate(&cfg);
+    sim.write(&a.out)
+        .map_err(write_err(&a.out))
+        .context("writing the simulation")?;
+    eprintln!("wrote {}/data.csv, spec.toml, truth.json", a.out.display());
+    Ok(())
+}
+
+pub fn attribute(a: AttributeArgs) -> anyhow::Result<()> {
+    let read = ReadOptions {
+        skip_bad_rows: a.skip_bad_rows,
+    };
+    let settings = at::ModelSettings::from_flags(
+        &a.position_weights,
+        &a.w_weights,
+        a.half_life,
+        a.paths.is_some(),
+        a.direct_channel.clone(),
+        a.seed,
+    )
+    .map_err(Error::from)?;
+    let models = at::Model::parse_list(&a.model, &settings).map_err(Error::from)?;
+    let started = std::time::Instant::now();
+    let table = match (&a.events, &a.conversions, &a.paths) {
+        (Some(e), Some(c), None) => at::events::read_events(
+            e,
+            c,
+            JourneyOptions {
+                lookback_days: a.lookback_days,
+                half_life_days: settings.half_life,
+                read,
+            },
+        ),
+        (None, None, Some(p)) => at::read_paths_csv(p, read),
+        _ => return Err(UsageError("give --events and --conversions, or --paths".into()).into()),
+    }
+    .map_err(Error::from)?;
+    let report = at::attribute(&table, &models, &settings).map_err(Error::from)?;
+    if let Some(p) = &a.csv {
+        write_atomic(p, report.to_csv().as_bytes()).map_err(write_err(p))?;
+    }
+    if a.json {
+        return print_json(&report);
+    }
+    print(&report.table())?;
+    eprintln!("attributed in {:.2}s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+pub fn simulate_journeys(a: SimulateJourneysArgs) -> anyhow::Result<()> {
+    let cfg = at::simulate::JourneyConfig::standard(a.journeys, a.seed);
+    at::simulate::simulate_journeys(&cfg, &a.out).map_err(write_err(&a.out))?;
+    eprintln!(
+        "wrote {}/events.csv, conversions.csv, paths.csv, truth.json",
+        a.out.display()
+    );
+    Ok(())
+}
+
+pub fn recovery(a: RecoveryArgs) -> anyhow::Result<()> {
+    if a.allocation {
+        let risk = match a.risk {
+            RiskArg::Mean => Risk::Mean,
+            RiskArg::Point => Risk::Point,
+            RiskArg::Quantile => Risk::Quantile { q: a.quantile },
+        };
+        let cfg = mixcast::recovery::AllocationConfig {
+            noise: a.noise,
+            seeds: a.seeds,
+            draws: a.draws,
+            channels: a.channels,
+            risk,
+            ..Default::default()
+        };
+        return print_json(&mixcast::recovery::run_allocation_study(&cfg)?);
+    }
+    let cfg = mixcast::recovery::StudyConfig {
+        noise: a.noise,
+        seeds: a.seeds,
+        draws: a.draws,
+        ..Default::default()
+    };
+    print_json(&mixcast::recovery::run_study(&cfg)?)
+}
+
+/// The shipped demo spec: `models/demo.toml` here, else beside the sources.
+fn demo_spec() -> PathBuf {
+    let local = Path::new("models/demo.toml");
+    if local.exists() {
+        local.to_path_buf()
+    } else {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("models/demo.toml")
+    }
+}
+
+pub fn demo(a: DemoArgs) -> anyhow::Result<()> {
+    let opts = FitOptions {
+        holdout: 13,
+        seed: 0,
+        draws: None,
+    };
+    let m = fit_and_report(&demo_spec(), &a.out, &opts, a.json, false)?;
+    if a.json {
+        return Ok(());
+    }
+    // What the fitted model recommends for the last quarter's budget.
+    let planner = Planner::new(&m, 13, false);
+    let budget: f64 = planner.reference_spend().iter().sum();
+    let req = Request::fixed_budget(budget, 13)
+        .validate()
+        .map_err(Error::from)?;
+    let rec = planner.optimize(&req).map_err(Error::from)?;
+    print("\nreallocating the last 13 weeks' budget over the next 13 weeks:\n")?;
+    print(&report::recommendation_table(&rec))
+}

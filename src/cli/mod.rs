@@ -1,0 +1,407 @@
+//! mixcast command line: parse, call the library, print, map errors to exit codes
+//! (0 success, 2 bad input, 1 other failure). Each command's flags map onto the library's
+//! request types; the library decides what they mean.
+
+mod commands;
+mod output;
+mod progress;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use mixcast::optimize::{ObjectiveName, RiskName};
+use mixcast::scenario::Flighting;
+
+pub use output::UsageError;
+
+#[derive(Parser)]
+#[command(
+    name = "mixcast",
+    version,
+    about = "Marketing-mix modeling and forecasting"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+/// Output format of `decompose`.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Format {
+    Csv,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Fit a model spec; writes model.json, summary.json, decomposition.csv and curves.json.
+    Fit(FitArgs),
+    /// Per-period decomposition of a fitted model (baseline groups and channels).
+    Decompose(DecomposeArgs),
+    /// Forecast the KPI for a future spend plan with intervals; compare plans.
+    Scenario(ScenarioArgs),
+    /// Recommend how to spend a budget (or reach a KPI or efficiency target) over the
+    /// next N periods, with a certificate of optimality.
+    Optimize(OptimizeArgs),
+    /// Response curves (contribution vs spend multiple) with intervals.
+    Curves(CurvesArgs),
+    /// Generate a dataset with known truth: data.csv, spec.toml, truth.json.
+    Simulate(SimulateArgs),
+    /// Multi-touch attribution over journeys (events + conversions, or aggregated paths).
+    Attribute(AttributeArgs),
+    /// Simulate journeys with known incremental channel effects.
+    SimulateJourneys(SimulateJourneysArgs),
+    /// Recovery study on the simulator: estimator vs truth vs oracle (JSON report).
+    Recovery(RecoveryArgs),
+    /// Fit the shipped sample model and print its summary.
+    Demo(DemoArgs),
+}
+
+#[derive(Args)]
+pub struct FitArgs {
+    /// Model spec (TOML).
+    pub spec: PathBuf,
+    /// Output folder.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Hold out the last N periods and report out-of-sample error on them.
+    #[arg(long, default_value_t = 0)]
+    pub holdout_weeks: usize,
+    /// Seed for restarts and bootstrap.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Bootstrap draws (overrides the spec; 0 = no intervals).
+    #[arg(long)]
+    pub draws: Option<usize>,
+    /// Print the summary as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress output.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Args)]
+pub struct DecomposeArgs {
+    /// model.json from `mixcast fit`.
+    pub model: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "csv")]
+    pub format: Format,
+    /// Shorthand for `--format json`.
+    #[arg(long)]
+    pub json: bool,
+    /// Write to a file instead of stdout.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct ScenarioArgs {
+    /// model.json from `mixcast fit`.
+    pub model: PathBuf,
+    /// Plan CSV: a `period` column and one spend column per paid channel.
+    #[arg(long, required_unless_present = "totals", conflicts_with = "totals")]
+    pub plan: Option<PathBuf>,
+    /// Per channel totals CSV (`channel,spend`), spread by --flighting over --horizon.
+    #[arg(long, requires = "horizon")]
+    pub totals: Option<PathBuf>,
+    /// Periods for --totals.
+    #[arg(long)]
+    pub horizon: Option<usize>,
+    /// How --totals are spread: even, or historical (pattern of the last N periods).
+    #[arg(long, default_value = "even")]
+    pub flighting: Flighting,
+    /// Other plans (same format and horizon) to compare with the base plan.
+    #[arg(long, num_args = 1..)]
+    pub compare: Vec<PathBuf>,
+    /// Also count the KPI the plan creates after the horizon (carryover tail).
+    #[arg(long)]
+    pub tail: bool,
+    /// Future control values (CSV: period,<control>…); default: held at last value.
+    #[arg(long)]
+    pub controls: Option<PathBuf>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct OptimizeArgs {
+    /// model.json from `mixcast fit`.
+    pub model: PathBuf,
+    /// Total budget over the horizon (a cap in target and profit modes).
+    #[arg(long, required_unless_present_any = ["target_kpi", "target_mroi", "target_cpa"])]
+    pub budget: Option<f64>,
+    /// Periods to plan.
+    #[arg(long, default_value_t = 13)]
+    pub horizon: usize,
+    /// Least spend that reaches this window KPI (baseline included).
+    #[arg(long, conflicts_with_all = ["target_mroi", "target_cpa"])]
+    pub target_kpi: Option<f64>,
+    /// Spend while marginal ROI stays at or above this.
+    #[arg(long, conflicts_with = "target_cpa")]
+    pub target_mroi: Option<f64>,
+    /// Spend while marginal cost per KPI unit stays at or below this.
+    #[arg(long)]
+    pub target_cpa: Option<f64>,
+    /// Objective for a fixed budget: kpi, or profit (= margin × KPI − spend; the
+    /// budget becomes a cap).
+    #[arg(long, value_enum, default_value = "kpi")]
+    pub objective: ObjectiveArg,
+    /// Profit per KPI unit (with --objective profit).
+    #[arg(long)]
+    pub margin: Option<f64>,
+    /// Optimise the mean over draws (mean), the point estimate (point), or a lower
+    /// quantile of each channel's contribution (quantile, see --quantile).
+    #[arg(long, value_enum, default_value = "mean")]
+    pub risk: RiskArg,
+    /// Quantile for --risk quantile.
+    #[arg(long, default_value_t = 0.1)]
+    pub quantile: f64,
+    /// How each channel's total is spread: even, or historical.
+    #[arg(long, default_value = "even")]
+    pub flighting: Flighting,
+    /// Count the KPI created after the horizon (carryover tail) in the objective.
+    #[arg(long)]
+    pub count_tail: bool,
+    /// Future control values (CSV: period,<control>…); default: held at last value.
+    #[arg(long)]
+    pub controls: Option<PathBuf>,
+    /// Keep every channel within ± this percent of its reference spend.
+    #[arg(long)]
+    pub within: Option<f64>,
+    /// Channel minimum, CH=AMOUNT (currency, or percent of reference like 70%).
+    #[arg(long = "min", value_name = "CH=AMOUNT")]
+    pub min: Vec<String>,
+    /// Channel maximum, CH=AMOUNT.
+    #[arg(long = "max", value_name = "CH=AMOUNT")]
+    pub max: Vec<String>,
+    /// Minimum buy: the channel is off or spends at least AMOUNT, CH=AMOUNT.
+    #[arg(long = "min-buy", value_name = "CH=AMOUNT")]
+    pub min_buy: Vec<String>,
+    /// Lock a channel at AMOUNT (default: its reference spend), CH[=AMOUNT].
+    #[arg(long = "lock", value_name = "CH[=AMOUNT]")]
+    pub lock: Vec<String>,
+    /// Channels that must spend something.
+    #[arg(long = "on", value_name = "CH")]
+    pub on: Vec<String>,
+    /// Channels that must spend nothing.
+    #[arg(long = "off", value_name = "CH")]
+    pub off: Vec<String>,
+    /// Budget grid steps of the dynamic programme.
+    #[arg(long, default_value_t = mixcast::optimize::DEFAULT_GRID_STEPS)]
+    pub grid_steps: usize,
+    /// Write the per period plan CSV (readable by `mixcast scenario --plan`).
+    #[arg(long)]
+    pub plan_out: Option<PathBuf>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--objective` values.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ObjectiveArg {
+    Kpi,
+    Profit,
+}
+
+impl From<ObjectiveArg> for ObjectiveName {
+    fn from(o: ObjectiveArg) -> Self {
+        match o {
+            ObjectiveArg::Kpi => ObjectiveName::Kpi,
+            ObjectiveArg::Profit => ObjectiveName::Profit,
+        }
+    }
+}
+
+/// `--risk` values.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum RiskArg {
+    Mean,
+    Point,
+    Quantile,
+}
+
+impl From<RiskArg> for RiskName {
+    fn from(r: RiskArg) -> Self {
+        match r {
+            RiskArg::Mean => RiskName::Mean,
+            RiskArg::Point => RiskName::Point,
+            RiskArg::Quantile => RiskName::Quantile,
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct CurvesArgs {
+    /// model.json from `mixcast fit`.
+    pub model: PathBuf,
+    /// Points per curve (2..=1000).
+    #[arg(long, default_value_t = 20)]
+    pub steps: usize,
+    /// JSON output (the default; kept for symmetry).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct SimulateArgs {
+    /// Output folder.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Weeks of data.
+    #[arg(long, default_value_t = 156)]
+    pub weeks: usize,
+    /// Media channels.
+    #[arg(long, default_value_t = 5)]
+    pub channels: usize,
+    /// Noise sd as a fraction of mean KPI.
+    #[arg(long, default_value_t = 0.05)]
+    pub noise: f64,
+    /// Geos (1 = national).
+    #[arg(long, default_value_t = 1)]
+    pub geos: usize,
+    /// Weeks excluded from the truth window (match the fit's --holdout-weeks).
+    #[arg(long, default_value_t = 13)]
+    pub holdout_weeks: usize,
+}
+
+#[derive(Args)]
+pub struct AttributeArgs {
+    /// Touch events: journey_id,timestamp,channel[,campaign][,cost] as CSV, or Parquet (.parquet).
+    #[arg(long, requires = "conversions", conflicts_with = "paths")]
+    pub events: Option<PathBuf>,
+    /// Conversions CSV: journey_id,timestamp,value.
+    #[arg(long, requires = "events")]
+    pub conversions: Option<PathBuf>,
+    /// Aggregated paths CSV: path,total_conversions,total_conversion_value,total_null.
+    #[arg(long)]
+    pub paths: Option<PathBuf>,
+    /// Models, comma-separated: first, last, last_non_direct, linear, position,
+    /// w_shaped, time_decay, markov1, markov2, markov3, shapley.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "last,linear,position,markov1,shapley"
+    )]
+    pub model: Vec<String>,
+    /// Print the JSON report.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the credit table as CSV.
+    #[arg(long)]
+    pub csv: Option<PathBuf>,
+    /// Lookback window before a conversion, days.
+    #[arg(long, default_value_t = 30.0)]
+    pub lookback_days: f64,
+    /// Time-decay half-life: days for events input (default 7), touches for paths (default 2).
+    #[arg(long)]
+    pub half_life: Option<f64>,
+    /// U-shaped weights first,last.
+    #[arg(long, value_delimiter = ',', default_values_t = [0.4, 0.4])]
+    pub position_weights: Vec<f64>,
+    /// W-shaped weights first,middle,last.
+    #[arg(long, value_delimiter = ',', default_values_t = [0.3, 0.3, 0.3])]
+    pub w_weights: Vec<f64>,
+    /// Channel treated as direct by last_non_direct.
+    #[arg(long, default_value = "direct")]
+    pub direct_channel: String,
+    /// Count and skip malformed rows instead of failing.
+    #[arg(long)]
+    pub skip_bad_rows: bool,
+    /// Seed (Shapley sampling beyond 15 channels in one journey).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+#[derive(Args)]
+pub struct SimulateJourneysArgs {
+    /// Output folder.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Journeys.
+    #[arg(long, default_value_t = 100_000)]
+    pub journeys: usize,
+    /// Seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+#[derive(Args)]
+pub struct RecoveryArgs {
+    /// Noise level.
+    #[arg(long, default_value_t = 0.05)]
+    pub noise: f64,
+    /// Seeds 1..=N.
+    #[arg(long, default_value_t = 5)]
+    pub seeds: u64,
+    /// Bootstrap draws per fit.
+    #[arg(long, default_value_t = 200)]
+    pub draws: usize,
+    /// Run the budget-allocation regret study instead.
+    #[arg(long)]
+    pub allocation: bool,
+    /// Channels per simulation (allocation study).
+    #[arg(long, default_value_t = 5)]
+    pub channels: usize,
+    /// Risk view for the allocation study (as `optimize --risk`).
+    #[arg(long, value_enum, default_value = "mean")]
+    pub risk: RiskArg,
+    /// Quantile for --risk quantile.
+    #[arg(long, default_value_t = 0.1)]
+    pub quantile: f64,
+    /// Print JSON (the default; kept for symmetry).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct DemoArgs {
+    /// Output folder for the artifacts.
+    #[arg(long, default_value = "mixcast-demo")]
+    pub out: PathBuf,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Parse, run, and map the outcome to an exit code.
+pub fn main() -> ExitCode {
+    let json = std::env::args().any(|a| a == "--json");
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = e.exit_code();
+            if json && e.use_stderr() {
+                let err = anyhow::Error::new(UsageError(e.kind().to_string()));
+                let _ = e.print();
+                output::report_json_only(&err);
+                return ExitCode::from(2);
+            }
+            let _ = e.print();
+            return ExitCode::from(code as u8);
+        }
+    };
+    let result = match cli.cmd {
+        Cmd::Fit(a) => commands::fit(a),
+        Cmd::Decompose(a) => commands::decompose(a),
+        Cmd::Scenario(a) => commands::scenario(a),
+        Cmd::Optimize(a) => commands::optimize(a),
+        Cmd::Curves(a) => commands::curves(a),
+        Cmd::Simulate(a) => commands::simulate(a),
+        Cmd::Attribute(a) => commands::attribute(a),
+        Cmd::SimulateJourneys(a) => commands::simulate_journeys(a),
+        Cmd::Recovery(a) => commands::recovery(a),
+        Cmd::Demo(a) => commands::demo(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => ExitCode::from(output::report(&e, json)),
+    }
+}
