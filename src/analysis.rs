@@ -29,7 +29,7 @@ pub struct Metrics {
     pub spend: f64,
     /// KPI contribution in the window.
     pub contribution: f64,
-    /// Extra KPI for +1% input in every window period.
+    /// Extra KPI for a [`crate::marginal::STEP`] rise of input in every window period.
     pub marginal: f64,
 }
 
@@ -39,9 +39,9 @@ impl Metrics {
         (self.spend > 0.0).then(|| self.contribution / self.spend)
     }
 
-    /// Marginal ROI (None for organic channels).
-    pub fn mroi(&self) -> Option<f64> {
-        (self.spend > 0.0).then(|| self.marginal / (0.01 * self.spend))
+    /// Step mROI over the fit window (None for organic channels); see [`crate::marginal`].
+    pub fn step_mroi(&self) -> Option<f64> {
+        crate::marginal::step_mroi(self.marginal, self.spend)
     }
 }
 
@@ -66,7 +66,11 @@ pub fn channel_metrics(model: &Model, p: &Params) -> Vec<Metrics> {
                 .channel_contribution(&p.channels[c], c, &ch.input)
                 .sum_over(w.clone());
             let up = model
-                .channel_contribution(&p.channels[c], c, &scaled_input(model, c, w.clone(), 1.01))
+                .channel_contribution(
+                    &p.channels[c],
+                    c,
+                    &scaled_input(model, c, w.clone(), 1.0 + crate::marginal::STEP),
+                )
                 .sum_over(w.clone());
             Metrics {
                 spend: ch
@@ -149,7 +153,8 @@ pub struct ChannelSummary {
     pub roi: Option<f64>,
     /// Interval for ROI.
     pub roi_interval: Option<[f64; 2]>,
-    /// Marginal ROI (+1% spend in every fit period).
+    /// Step mROI over the fit window (+1% spend in every fit period; see
+    /// [`crate::marginal`]).
     pub mroi: Option<f64>,
     /// Interval for mROI.
     pub mroi_interval: Option<[f64; 2]>,
@@ -278,8 +283,8 @@ pub fn summarize(model: &Model) -> Summary {
                 ),
                 roi: m.roi(),
                 roi_interval: iv(&|x| x.roi()),
-                mroi: m.mroi(),
-                mroi_interval: iv(&|x| x.mroi()),
+                mroi: m.step_mroi(),
+                mroi_interval: iv(&|x| x.step_mroi()),
                 cpa: if conversions { cpa(&m) } else { None },
                 cpa_interval: if conversions { iv(&cpa) } else { None },
                 revenue_roi: rpk.and_then(|r| m.roi().map(|v| v * r)),

@@ -11,6 +11,7 @@ pub mod fit;
 pub mod io;
 pub mod json;
 pub mod linalg;
+pub mod marginal;
 pub mod model;
 pub mod observe;
 pub mod optimize;

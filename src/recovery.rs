@@ -42,6 +42,8 @@ impl Default for StudyConfig {
 /// Aggregated results.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StudyReport {
+    /// Schema version.
+    pub schema_version: u32,
     /// Settings.
     pub config: StudyConfig,
     /// Mean absolute percentage error of channel ROI, estimator.
@@ -151,6 +153,7 @@ pub fn run_study(cfg: &StudyConfig) -> Result<StudyReport, Error> {
     let n = cases.max(1) as f64;
     let k = cfg.seeds.max(1) as f64;
     Ok(StudyReport {
+        schema_version: 1,
         config: cfg.clone(),
         roi_mape: acc[0] / n,
         oracle_roi_mape: acc[1] / n,
@@ -200,6 +203,8 @@ impl Default for AllocationConfig {
 /// `(KPI(true optimum) − KPI(x)) / (KPI(true optimum) − KPI(no new spend))`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AllocationReport {
+    /// Schema version.
+    pub schema_version: u32,
     /// Settings.
     pub config: AllocationConfig,
     /// The optimizer on the fitted model.
@@ -210,8 +215,23 @@ pub struct AllocationReport {
     pub last_quarter_regret: f64,
     /// An even split across channels.
     pub even_regret: f64,
-    /// Per seed `[regret, oracle, last quarter, even]`.
-    pub per_seed: Vec<[f64; 4]>,
+    /// Per seed.
+    pub per_seed: Vec<SeedRegret>,
+}
+
+/// Regrets on one simulated dataset.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SeedRegret {
+    /// Simulation seed.
+    pub seed: u64,
+    /// The optimizer on the fitted model.
+    pub regret: f64,
+    /// The optimizer on the oracle model.
+    pub oracle: f64,
+    /// Last quarter's split.
+    pub last_quarter: f64,
+    /// An even split.
+    pub even: f64,
 }
 
 /// Run the allocation study: simulate, fit on all weeks, optimise the last `horizon`
@@ -256,20 +276,24 @@ pub fn run_allocation_study(cfg: &AllocationConfig) -> Result<AllocationReport, 
         let (k_best, k_zero) = (true_kpi(&best), true_kpi(&vec![0.0; best.len()]));
         let regret = |x: &[f64]| (k_best - true_kpi(x)) / (k_best - k_zero);
         let even = vec![budget / best.len() as f64; best.len()];
-        per_seed.push([
-            regret(&rec),
-            regret(&orc),
-            regret(&reference),
-            regret(&even),
-        ]);
+        per_seed.push(SeedRegret {
+            seed,
+            regret: regret(&rec),
+            oracle: regret(&orc),
+            last_quarter: regret(&reference),
+            even: regret(&even),
+        });
     }
-    let mean = |i: usize| per_seed.iter().map(|r| r[i]).sum::<f64>() / per_seed.len() as f64;
+    let mean = |f: fn(&SeedRegret) -> f64| {
+        per_seed.iter().map(f).sum::<f64>() / per_seed.len().max(1) as f64
+    };
     Ok(AllocationReport {
+        schema_version: 1,
         config: cfg.clone(),
-        regret: mean(0),
-        oracle_regret: mean(1),
-        last_quarter_regret: mean(2),
-        even_regret: mean(3),
+        regret: mean(|r| r.regret),
+        oracle_regret: mean(|r| r.oracle),
+        last_quarter_regret: mean(|r| r.last_quarter),
+        even_regret: mean(|r| r.even),
         per_seed,
     })
 }

@@ -176,7 +176,8 @@ pub struct ChannelForecast {
     /// Contribution of the planned spend itself (contribution minus what history alone
     /// would carry into the horizon) per unit of planned spend.
     pub roi: Option<f64>,
-    /// Extra KPI per extra unit of spend for +1% planned spend in every period.
+    /// Step mROI of the plan: extra KPI per extra unit of spend for +1% planned spend in
+    /// every period (see [`crate::marginal`]).
     pub mroi: Option<f64>,
     /// KPI the plan adds after the horizon (when a tail is counted).
     pub carryover_after_horizon: Option<f64>,
@@ -798,7 +799,7 @@ impl Horizon {
         let h = self.h;
         let ev = self.evaluate(plan);
         let zero = self.evaluate_on(&plan.scaled(0.0), Some(1));
-        let up = self.evaluate_on(&plan.scaled(1.01), Some(1));
+        let up = self.evaluate_on(&plan.scaled(1.0 + crate::marginal::STEP), Some(1));
         let mass = self.interval;
         let draws = 1..self.sets.len();
         let iv = |f: &dyn Fn(usize) -> f64| {
@@ -821,7 +822,9 @@ impl Horizon {
                     contribution: inside(&ev, 0),
                     contribution_interval: iv(&|s| inside(&ev, s)),
                     roi: paid.then(|| (window(&ev) - window(&zero)) / spend),
-                    mroi: paid.then(|| (window(&up) - window(&ev)) / (0.01 * spend)),
+                    mroi: paid
+                        .then(|| crate::marginal::step_mroi(window(&up) - window(&ev), spend))
+                        .flatten(),
                     carryover_after_horizon: (self.tail > 0 && self.paid[c])
                         .then(|| after(&ev, c) - after(&zero, c)),
                 }

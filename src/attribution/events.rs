@@ -211,31 +211,26 @@ pub fn read_events(
     let lookback = (opts.lookback_days * 86400.0) as i64;
     let ntp = b.table.touchpoints.len();
     let hl = opts.half_life_days * 86400.0;
-    let workers = rayon::current_num_threads().max(1);
-    let per = PARTS.div_ceil(workers);
-    let ev_parts: Vec<std::sync::Mutex<Vec<Vec<Ev>>>> =
-        ev_parts.into_iter().map(std::sync::Mutex::new).collect();
-    let walked: Vec<Walked> = (0..workers)
+    // One walk per partition (a fixed number, whatever the thread count), merged in
+    // partition order: the table and its sums are the same on any number of threads.
+    let walked: Vec<Walked> = ev_parts
         .into_par_iter()
-        .map(|w| {
+        .zip(conv_parts)
+        .map(|(pieces, conv_pieces)| {
             let mut l = Walked {
                 b: TableBuilder::default(),
                 decay: vec![(0.0, 0.0); ntp],
                 unattributed: (0.0, 0.0),
                 journeys: 0.0,
             };
-            for p in w * per..((w + 1) * per).min(PARTS) {
-                let pieces =
-                    std::mem::take(&mut *ev_parts[p].lock().unwrap_or_else(|e| e.into_inner()));
-                let mut evs: Vec<Ev> = Vec::with_capacity(pieces.iter().map(|v| v.len()).sum());
-                for v in pieces {
-                    evs.extend_from_slice(&v);
-                }
-                evs.sort_unstable_by_key(|e| (e.jid, e.ts));
-                let mut convs: Vec<(u64, i32, f64)> = conv_parts[p].concat();
-                convs.sort_unstable_by_key(|c| (c.0, c.1));
-                walk(&evs, &convs, lookback, hl, &mut l);
+            let mut evs: Vec<Ev> = Vec::with_capacity(pieces.iter().map(|v| v.len()).sum());
+            for v in pieces {
+                evs.extend_from_slice(&v);
             }
+            evs.sort_unstable_by_key(|e| (e.jid, e.ts, e.tp));
+            let mut convs: Vec<(u64, i32, f64)> = conv_pieces.concat();
+            convs.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)).then(a.2.total_cmp(&b.2)));
+            walk(&evs, &convs, lookback, hl, &mut l);
             l
         })
         .collect();

@@ -57,10 +57,16 @@ type Counts = (
     Vec<[f64; 3]>,
 );
 
-/// Order 1: states are channels, counted in dense per-thread matrices (no hashing).
+/// Paths per parallel chunk: fixed by the table, not by the thread count, and the chunks'
+/// counts are merged in chunk order, so sums are the same on any number of threads.
+fn chunk_len(t: &PathTable) -> usize {
+    (t.paths.len() / 64).max(1024)
+}
+
+/// Order 1: states are channels, counted in dense per-chunk matrices (no hashing).
 fn build_chain_order1(t: &PathTable) -> Chain {
     let n = t.channels.len() + 1;
-    let chunk = (t.paths.len() / (rayon::current_num_threads() * 4)).max(1024);
+    let chunk = chunk_len(t);
     let (trans, exits) = t
         .paths
         .par_chunks(chunk)
@@ -86,8 +92,10 @@ fn build_chain_order1(t: &PathTable) -> Chain {
             }
             (trans, exits)
         })
-        .reduce(
-            || (vec![0.0; n * n], vec![[0.0; 3]; n]),
+        .collect::<Vec<_>>()
+        .into_iter()
+        .fold(
+            (vec![0.0; n * n], vec![[0.0; 3]; n]),
             |(mut ta, mut ea), (tb, eb)| {
                 ta.iter_mut().zip(&tb).for_each(|(a, b)| *a += b);
                 for (a, b) in ea.iter_mut().zip(&eb) {
@@ -117,7 +125,7 @@ fn build_chain(t: &PathTable, order: usize) -> Chain {
         return build_chain_order1(t);
     }
     let order = order.clamp(1, 3);
-    let chunk = (t.paths.len() / (rayon::current_num_threads() * 4)).max(1024);
+    let chunk = chunk_len(t);
     let locals: Vec<Counts> = t
         .paths
         .par_chunks(chunk)

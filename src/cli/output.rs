@@ -81,22 +81,11 @@ pub fn report(e: &anyhow::Error, json: bool) -> u8 {
     if e.downcast_ref::<ClosedPipe>().is_some() {
         return 0;
     }
-    let (code, kind, culprit) = classify(e);
-    let msg = message(e);
-    eprintln!("error: {msg}");
+    eprintln!("error: {}", message(e));
     if json {
-        let doc = ErrorDoc {
-            error: ErrorBody {
-                kind,
-                message: &msg,
-                culprit: culprit.as_deref(),
-            },
-        };
-        if let Ok(s) = serde_json::to_string_pretty(&doc) {
-            let _ = print(&(s + "\n"));
-        }
+        report_json_only(e);
     }
-    code
+    classify(e).0
 }
 
 /// Print only the JSON error document (the message is already on stderr).

@@ -439,6 +439,12 @@ pub fn fit_observed(
             n_periods - t0
         )));
     }
+    if let Some(d) = opts.draws.filter(|d| *d > crate::spec::MAX_DRAWS) {
+        return Err(FitError::BadInput(format!(
+            "--draws {d} is more than {} uncertainty draws",
+            crate::spec::MAX_DRAWS
+        )));
+    }
     let t1 = n_periods - opts.holdout;
     let baseline = Baseline::new(&ds, &spec.spec.seasonality, t0, t1);
     let p_lin = baseline.n_columns() + spec.spec.channels.len();
@@ -534,6 +540,7 @@ pub fn fit_observed(
             seconds: 0.0,
         },
         dataset: ds,
+        model_id: String::new(),
     };
     let fitted = model.predict(&model.point, &model.dataset);
     let actual_fit = cells(&model.dataset.kpi, t0..t1);
@@ -577,5 +584,6 @@ pub fn fit_observed(
         model.diagnostics.failed_draws = failed;
     }
     model.diagnostics.seconds = start.elapsed().as_secs_f64();
+    model.model_id = model.content_id();
     Ok(model)
 }

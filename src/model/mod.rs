@@ -164,6 +164,10 @@ pub struct Model {
     pub seed: u64,
     /// Diagnostics.
     pub diagnostics: Diagnostics,
+    /// Content hash ([`Model::content_id`]); recomputed whenever a model is loaded, so an
+    /// edited artifact gets its own id.
+    #[serde(default)]
+    pub model_id: String,
 }
 
 /// Which model produced an output: every JSON document about a model carries it.
@@ -178,17 +182,26 @@ pub struct Lineage {
 }
 
 impl Model {
-    /// The model's lineage. `model_id` hashes the model's own content (all of it but the
-    /// fit's wall-clock time), so it is the same for the fitted model and for the
-    /// artifact loaded back, and the same for two fits with the same inputs and seed.
-    pub fn lineage(&self) -> Lineage {
+    /// The content hash of the model: FNV-1a 64 of its compact JSON without `model_id`
+    /// itself and without the fit's wall-clock time, so two fits with the same inputs and
+    /// seed get the same id, and a model loaded back keeps it.
+    pub fn content_id(&self) -> String {
         let mut v = serde_json::to_value(self).unwrap_or_default();
+        if let Some(o) = v.as_object_mut() {
+            o.remove("model_id");
+        }
         if let Some(d) = v.get_mut("diagnostics").and_then(|d| d.as_object_mut()) {
             d.remove("seconds");
         }
         let bytes = serde_json::to_vec(&v).unwrap_or_default();
+        format!("{:016x}", crate::io::fnv1a(&bytes))
+    }
+
+    /// The model's lineage (its id is set when it is fitted or loaded; see
+    /// [`Model::content_id`]).
+    pub fn lineage(&self) -> Lineage {
         Lineage {
-            model_id: format!("{:016x}", crate::io::fnv1a(&bytes)),
+            model_id: self.model_id.clone(),
             data_hash: self.data_fingerprint.hash.clone(),
             mixcast_version: self.mixcast_version.clone(),
         }
@@ -205,11 +218,13 @@ impl Model {
             field: format!("line {}, column {}", e.line(), e.column()),
             message: e.to_string(),
         })?;
+        let mut m = m;
         validate::check(&m).map_err(|(field, message)| ModelError::Invalid {
             path: path.to_path_buf(),
             field,
             message,
         })?;
+        m.model_id = m.content_id();
         Ok(m)
     }
 

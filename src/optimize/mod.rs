@@ -500,7 +500,8 @@ pub struct ChannelRecommendation {
     pub expected_contribution: f64,
     /// Interval of the contribution.
     pub expected_contribution_interval: [f64; 2],
-    /// Marginal KPI per extra unit of spend at the recommendation.
+    /// Slope mROI: marginal KPI per extra unit of spend at the recommendation (see
+    /// [`crate::marginal`]).
     pub mroi: f64,
     /// Marginal cost per extra KPI unit (conversion KPIs).
     pub marginal_cpa: Option<f64>,
@@ -523,8 +524,17 @@ pub struct KpiDistribution {
     pub mean: f64,
     /// Standard deviation over draws.
     pub sd: f64,
-    /// `[q, value]` for q in 5, 10, 25, 50, 75, 90, 95 %.
-    pub quantiles: Vec<[f64; 2]>,
+    /// The 5, 10, 25, 50, 75, 90 and 95 % quantiles.
+    pub quantiles: Vec<Quantile>,
+}
+
+/// One quantile of a distribution.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Quantile {
+    /// Probability level in (0, 1).
+    pub q: f64,
+    /// The value at that level.
+    pub value: f64,
 }
 
 /// Why the answer is optimal.
@@ -591,6 +601,8 @@ pub struct Recommendation {
     /// Period dates of the plan.
     #[serde(skip)]
     pub dates: Vec<String>,
+    /// Which model recommended it.
+    pub model: crate::model::Lineage,
 }
 
 impl Recommendation {
@@ -899,6 +911,14 @@ fn feasible_sets(
         if let Some(b) = budget {
             f.hi = f.hi.min(b);
         }
+        if f.off_allowed && f.lo > f.hi + 1e-9 * f.hi.abs().max(1.0) {
+            // A minimum buy above what the channel may spend: the channel is off.
+            f = Feasible {
+                lo: 0.0,
+                hi: 0.0,
+                off_allowed: false,
+            };
+        }
         if f.lo > f.hi + 1e-9 * f.hi.abs().max(1.0) {
             return Err(OptimizeError::Infeasible(format!(
                 "channel `{name}`: minimum {:.2} is above its maximum {:.2}",
@@ -1068,7 +1088,7 @@ fn optimize_with(p: &Planner, req: &ValidRequest) -> Result<Recommendation, Opti
             let vals: Vec<f64> = contrib[i].iter().map(|v| v.0).collect();
             let slopes: Vec<f64> = contrib[i].iter().map(|v| v.1).collect();
             let e = aggregate(ev, &vals);
-            let mroi = aggregate(ev, &slopes);
+            let slope_mroi = aggregate(ev, &slopes);
             let slope = curves[i].slope(x) - theta;
             let (status, bound, shadow) = if locked[i] {
                 let s = slope - lambda;
@@ -1093,8 +1113,9 @@ fn optimize_with(p: &Planner, req: &ValidRequest) -> Result<Recommendation, Opti
                 change: x - reference[i],
                 expected_contribution: e,
                 expected_contribution_interval: interval(&draws_of(&vals), mass, e),
-                mroi,
-                marginal_cpa: (kpi_kind == KpiKind::Conversions && mroi > 0.0).then(|| 1.0 / mroi),
+                mroi: slope_mroi,
+                marginal_cpa: (kpi_kind == KpiKind::Conversions && slope_mroi > 0.0)
+                    .then(|| 1.0 / slope_mroi),
                 bound: bound.map(str::to_string),
                 status: status.to_string(),
                 shadow_price: shadow.map(|s| s * scale),
@@ -1121,7 +1142,7 @@ fn optimize_with(p: &Planner, req: &ValidRequest) -> Result<Recommendation, Opti
                 let qs = [0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95];
                 qs.iter()
                     .zip(quantiles(&draws, &qs))
-                    .map(|(&q, v)| [q, v])
+                    .map(|(&q, value)| Quantile { q, value })
                     .collect()
             },
         }
@@ -1172,6 +1193,7 @@ fn optimize_with(p: &Planner, req: &ValidRequest) -> Result<Recommendation, Opti
         certificate,
         plan,
         dates: hz.dates().to_vec(),
+        model: model.lineage(),
     })
 }
 
