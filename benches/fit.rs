@@ -2,9 +2,9 @@
 //! 5% noise. `fit_with_intervals` is the full job (8 restarts + 200 bootstrap refits).
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use mixcast::{fit, simulate, FitOptions, LoadedSpec, SimConfig};
+use mixcast::{fit, simulate, FitOptions, SimConfig, ValidSpec};
 
-fn setup() -> (LoadedSpec, mixcast::Dataset, tempfile::TempDir) {
+fn setup() -> (ValidSpec, mixcast::Dataset, tempfile::TempDir) {
     let sim = simulate(&SimConfig {
         noise: 0.05,
         seed: 1,

@@ -1,6 +1,6 @@
 //! mixcast: marketing-mix modeling and forecasting.
 //!
-//! Pipeline: spec ([`LoadedSpec`]) → data ([`load_dataset`]) → [`fit()`] → [`Model`] →
+//! Pipeline: spec ([`ValidSpec`]) → data ([`load_dataset`]) → [`fit()`] → [`Model`] →
 //! analysis ([`summarize`], [`decompose`], [`response_curves`]).
 
 pub mod analysis;
@@ -29,7 +29,7 @@ pub use data::{load_dataset, load_dataset_observed, DataError, Dataset, Panel};
 pub use fit::{fit, fit_observed, FitError, FitOptions};
 pub use model::{Model, ModelError, Params};
 pub use simulate::{simulate, SimConfig, Simulation, Truth};
-pub use spec::{LoadedSpec, Spec, SpecError};
+pub use spec::{Spec, SpecError, ValidSpec};
 
 use thiserror::Error;
 
@@ -148,7 +148,7 @@ pub fn fit_spec_file(
     opts: &FitOptions,
     obs: &dyn observe::Observer,
 ) -> Result<Model, Error> {
-    let spec = LoadedSpec::load(path)?;
+    let spec = ValidSpec::load(path)?;
     let ds = load_dataset_observed(&spec, obs)?;
     Ok(fit_observed(&spec, ds, opts, obs)?)
 }

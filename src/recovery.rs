@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::analysis::summarize;
 use crate::optimize::{optimize, Planner, Request, Risk, RiskName};
 use crate::scenario::Flighting;
-use crate::{fit, simulate, Error, FitOptions, LoadedSpec, SimConfig};
+use crate::{fit, simulate, Error, FitOptions, SimConfig};
 
 /// Settings of a study.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -94,11 +94,9 @@ fn fit_with_oracle(
     let t = std::time::Instant::now();
     let model = fit(&spec, ds.clone(), &opts)?;
     let secs = t.elapsed().as_secs_f64();
-    let mut oracle = LoadedSpec {
-        spec: sim.truth.oracle_spec(&spec.spec),
-        path: spec.path.clone(),
-    };
-    oracle.spec.fit.media_share_prior = 0.0;
+    let mut oracle_spec = sim.truth.oracle_spec(spec.spec());
+    oracle_spec.fit.media_share_prior = 0.0;
+    let oracle = spec.with_spec(oracle_spec)?;
     let om = fit(
         &oracle,
         ds,

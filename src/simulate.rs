@@ -418,12 +418,12 @@ impl Simulation {
     pub fn load_from(
         &self,
         dir: &Path,
-    ) -> Result<(crate::LoadedSpec, crate::Dataset), crate::Error> {
+    ) -> Result<(crate::ValidSpec, crate::Dataset), crate::Error> {
         self.write(dir).map_err(|source| crate::Error::Write {
             path: dir.to_path_buf(),
             source,
         })?;
-        let spec = crate::LoadedSpec::load(&dir.join("spec.toml"))?;
+        let spec = crate::ValidSpec::load(&dir.join("spec.toml"))?;
         let ds = crate::load_dataset(&spec)?;
         Ok((spec, ds))
     }

@@ -351,16 +351,16 @@ pub const MAX_RESTARTS: usize = 256;
 /// Most uncertainty draws a fit may ask for.
 pub const MAX_DRAWS: usize = 100_000;
 
-/// A spec plus the folder its relative paths are resolved against.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct LoadedSpec {
-    /// The parsed and checked spec.
-    pub spec: Spec,
-    /// The spec file's path.
-    pub path: PathBuf,
+/// A checked spec plus the file its relative paths are resolved against. Made only by
+/// [`ValidSpec::load`], [`ValidSpec::from_str`] or [`ValidSpec::with_spec`], all of which
+/// run [`Spec::check`]; estimators take only this type.
+#[derive(Debug, Clone)]
+pub struct ValidSpec {
+    spec: Spec,
+    path: PathBuf,
 }
 
-impl LoadedSpec {
+impl ValidSpec {
     /// Read, parse and check a spec file.
     pub fn load(path: &Path) -> Result<Self, SpecError> {
         let text = std::fs::read_to_string(path).map_err(|source| SpecError::Io {
@@ -377,9 +377,28 @@ impl LoadedSpec {
             message: e.to_string().trim_end().to_string(),
         })?;
         spec.check(path)?;
-        Ok(LoadedSpec {
+        Ok(ValidSpec {
             spec,
             path: path.to_path_buf(),
+        })
+    }
+
+    /// The checked spec.
+    pub fn spec(&self) -> &Spec {
+        &self.spec
+    }
+
+    /// The spec file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Another spec resolved against the same file, checked.
+    pub fn with_spec(&self, spec: Spec) -> Result<ValidSpec, SpecError> {
+        spec.check(&self.path)?;
+        Ok(ValidSpec {
+            spec,
+            path: self.path.clone(),
         })
     }
 

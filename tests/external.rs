@@ -13,7 +13,7 @@ fn spec(name: &str) -> PathBuf {
 }
 
 fn data_present(spec: &Path) -> bool {
-    let s = mixcast::LoadedSpec::load(spec).expect("shipped spec parses");
+    let s = mixcast::ValidSpec::load(spec).expect("shipped spec parses");
     let ok = s.data_path().exists();
     if !ok {
         eprintln!(

@@ -1,7 +1,7 @@
 //! Geo panels, piecewise trend and holidays: the panel fit recovers ROI within its
 //! intervals' reach and every baseline feature shows up in the decomposition.
 
-use mixcast::{fit, load_dataset, simulate, FitOptions, LoadedSpec, SimConfig};
+use mixcast::{fit, load_dataset, simulate, FitOptions, SimConfig, ValidSpec};
 
 #[test]
 fn geo_panel_with_piecewise_trend_and_holidays() {
@@ -24,7 +24,7 @@ fn geo_panel_with_piecewise_trend_and_holidays() {
         "trend = \"piecewise\"\nchangepoints = 3\nholidays = \"hol.csv\"",
     );
     std::fs::write(&spec_path, text).unwrap();
-    let spec = LoadedSpec::load(&spec_path).unwrap();
+    let spec = ValidSpec::load(&spec_path).unwrap();
     let ds = load_dataset(&spec).unwrap();
     assert_eq!(ds.n_geos(), 6);
     assert_eq!(ds.holidays.len(), 2);

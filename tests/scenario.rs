@@ -7,7 +7,7 @@ mod common;
 use std::process::Command;
 
 use mixcast::scenario::{forecast, FutureControls, Horizon, Plan};
-use mixcast::{fit, load_dataset, simulate, FitOptions, LoadedSpec, SimConfig};
+use mixcast::{fit, load_dataset, simulate, FitOptions, SimConfig, ValidSpec};
 
 /// Simulate (3% noise), edit the spec text, fit with a 13-week holdout.
 fn fit_sim(
@@ -24,7 +24,7 @@ fn fit_sim(
     sim.write(dir.path()).unwrap();
     let path = dir.path().join("spec.toml");
     std::fs::write(&path, edit(std::fs::read_to_string(&path).unwrap())).unwrap();
-    let spec = LoadedSpec::load(&path).unwrap();
+    let spec = ValidSpec::load(&path).unwrap();
     let ds = load_dataset(&spec).unwrap();
     let opts = FitOptions {
         holdout: 13,

@@ -8,7 +8,7 @@ use thiserror::Error;
 
 use super::{ChannelData, ControlData, Dataset, Panel};
 use crate::observe::{Event, Observer, Silent};
-use crate::spec::{ControlKind, LoadedSpec};
+use crate::spec::{ControlKind, ValidSpec};
 
 /// Errors loading or validating data. Each names the file and, where it applies, the row
 /// (1-based line number in the file, header = line 1) and column.
@@ -143,14 +143,14 @@ fn parse_number(s: &str) -> Result<f64, &'static str> {
 }
 
 /// Load the data a spec names and validate it, silently.
-pub fn load_dataset(spec: &LoadedSpec) -> Result<Dataset, DataError> {
+pub fn load_dataset(spec: &ValidSpec) -> Result<Dataset, DataError> {
     load_dataset_observed(spec, &Silent)
 }
 
 /// Load the data a spec names and validate it, reporting warnings to `obs`.
-pub fn load_dataset_observed(spec: &LoadedSpec, obs: &dyn Observer) -> Result<Dataset, DataError> {
+pub fn load_dataset_observed(spec: &ValidSpec, obs: &dyn Observer) -> Result<Dataset, DataError> {
     let path = spec.data_path();
-    let s = &spec.spec;
+    let s = &spec.spec();
     let file = std::fs::File::open(&path).map_err(|source| DataError::Io {
         path: path.clone(),
         source,

@@ -24,7 +24,7 @@ use crate::model::{
     MODEL_SCHEMA_VERSION,
 };
 use crate::observe::{Event, Observer, Silent};
-use crate::spec::LoadedSpec;
+use crate::spec::ValidSpec;
 use crate::transform::ParamBox;
 
 pub(crate) use problem::{ChannelSetup, Problem, Setup};
@@ -131,7 +131,7 @@ pub(crate) fn minimize(p: &Problem, u0: Vec<f64>, max_iters: u64) -> Option<(Vec
 
 /// Build the fixed part of the problem on the fit window `t0..t1`.
 pub(crate) fn build_setup(
-    spec: &LoadedSpec,
+    spec: &ValidSpec,
     ds: &Dataset,
     baseline: &Baseline,
     t0: usize,
@@ -194,16 +194,16 @@ pub(crate) fn build_setup(
     let kpi_total = ds.kpi.sum_over(t0..t1);
     let default_prior = (total_spend > 0.0
         && kpi_total > 0.0
-        && spec.spec.fit.media_share_prior > 0.0)
+        && spec.spec().fit.media_share_prior > 0.0)
         .then(|| {
-            let m = spec.spec.fit.media_share_prior * kpi_total / total_spend;
+            let m = spec.spec().fit.media_share_prior * kpi_total / total_spend;
             crate::spec::Prior {
                 mean: m,
-                sd: m * spec.spec.fit.roi_prior_sd_ratio,
+                sd: m * spec.spec().fit.roi_prior_sd_ratio,
             }
         });
     let mut channels = Vec::new();
-    for (c, cs) in spec.spec.channels.iter().enumerate() {
+    for (c, cs) in spec.spec().channels.iter().enumerate() {
         let cd = &ds.channels[c];
         let all_window: Vec<f64> = (0..ng)
             .flat_map(|g| cd.input.series(g)[t0..t1].to_vec())
@@ -401,7 +401,7 @@ fn cells(p: &Panel, range: std::ops::Range<usize>) -> Vec<f64> {
         .collect()
 }
 
-fn fingerprint(spec: &LoadedSpec, ds: &Dataset) -> Fingerprint {
+fn fingerprint(spec: &ValidSpec, ds: &Dataset) -> Fingerprint {
     let path = spec.data_path();
     let hash = std::fs::read(&path)
         .map(|b| crate::io::fnv1a(&b))
@@ -417,14 +417,14 @@ fn fingerprint(spec: &LoadedSpec, ds: &Dataset) -> Fingerprint {
 }
 
 /// Fit the model a spec describes to a loaded dataset, silently.
-pub fn fit(spec: &LoadedSpec, ds: Dataset, opts: &FitOptions) -> Result<Model, FitError> {
+pub fn fit(spec: &ValidSpec, ds: Dataset, opts: &FitOptions) -> Result<Model, FitError> {
     fit_observed(spec, ds, opts, &Silent)
 }
 
 /// Fit the model a spec describes to a loaded dataset, reporting stages, progress and
 /// warnings to `obs`.
 pub fn fit_observed(
-    spec: &LoadedSpec,
+    spec: &ValidSpec,
     ds: Dataset,
     opts: &FitOptions,
     obs: &dyn Observer,
@@ -446,8 +446,8 @@ pub fn fit_observed(
         )));
     }
     let t1 = n_periods - opts.holdout;
-    let baseline = Baseline::new(&ds, &spec.spec.seasonality, t0, t1);
-    let p_lin = baseline.n_columns() + spec.spec.channels.len();
+    let baseline = Baseline::new(&ds, &spec.spec().seasonality, t0, t1);
+    let p_lin = baseline.n_columns() + spec.spec().channels.len();
     let tf = t1 - t0;
     let needed = p_lin + 8;
     if tf * ds.n_geos() < needed {
@@ -458,10 +458,10 @@ pub fn fit_observed(
     }
     let (setup, y) = build_setup(spec, &ds, &baseline, t0, t1, obs)?;
     let n = setup.n_obs();
-    let restarts = spec.spec.fit.restarts;
+    let restarts = spec.spec().fit.restarts;
     obs.event(Event::Stage(&format!(
         "fitting {}: {} periods × {} geo(s), {} channels, {} restarts",
-        spec.spec.name,
+        spec.spec().name,
         tf,
         ds.n_geos(),
         setup.channels.len(),
@@ -502,14 +502,14 @@ pub fn fit_observed(
     let mut model = Model {
         schema_version: MODEL_SCHEMA_VERSION,
         mixcast_version: env!("CARGO_PKG_VERSION").to_string(),
-        spec: spec.spec.clone(),
+        spec: spec.spec().clone(),
         data_fingerprint: fingerprint(spec, &ds),
         fit_start: t0,
         fit_end: t1,
         kpi_scale: setup.kpi_scale.clone(),
         baseline,
         channels: spec
-            .spec
+            .spec()
             .channels
             .iter()
             .zip(&setup.channels)
@@ -522,7 +522,7 @@ pub fn fit_observed(
         point,
         draws: Vec::new(),
         draws_method: "bootstrap".into(),
-        interval: spec.spec.fit.interval,
+        interval: spec.spec().fit.interval,
         seed: opts.seed,
         diagnostics: Diagnostics {
             fit: FitStats {
@@ -558,7 +558,7 @@ pub fn fit_observed(
         });
     }
 
-    let draws = opts.draws.unwrap_or(spec.spec.fit.bootstrap_draws);
+    let draws = opts.draws.unwrap_or(spec.spec().fit.bootstrap_draws);
     if draws > 0 {
         let fitted_scaled: Vec<f64> = (0..setup.n_geos)
             .flat_map(|g| {
@@ -576,7 +576,7 @@ pub fn fit_observed(
             &u,
             sigma2,
             draws,
-            spec.spec.fit.block_length,
+            spec.spec().fit.block_length,
             opts.seed,
             obs,
         );

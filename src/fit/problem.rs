@@ -342,7 +342,7 @@ impl Problem<'_> {
 #[cfg(test)]
 mod tests {
     use crate::simulate::{simulate, SimConfig};
-    use crate::spec::LoadedSpec;
+    use crate::spec::ValidSpec;
 
     /// The envelope-theorem gradient equals central differences of the objective.
     #[test]
@@ -356,12 +356,14 @@ mod tests {
         });
         let dir = tempfile::tempdir().unwrap();
         sim.write(dir.path()).unwrap();
-        let mut spec = LoadedSpec::load(&dir.path().join("spec.toml")).unwrap();
-        spec.spec.channels[1].adstock = crate::transform::AdstockKind::WeibullPdf;
-        spec.spec.channels[2].saturation = crate::transform::SaturationKind::Logistic;
+        let loaded = ValidSpec::load(&dir.path().join("spec.toml")).unwrap();
+        let mut edited = loaded.spec().clone();
+        edited.channels[1].adstock = crate::transform::AdstockKind::WeibullPdf;
+        edited.channels[2].saturation = crate::transform::SaturationKind::Logistic;
+        let spec = loaded.with_spec(edited).unwrap();
         let ds = crate::load_dataset(&spec).unwrap();
         let t1 = ds.n_periods();
-        let base = crate::design::Baseline::new(&ds, &spec.spec.seasonality, 0, t1);
+        let base = crate::design::Baseline::new(&ds, &spec.spec().seasonality, 0, t1);
         let (setup, y) =
             crate::fit::build_setup(&spec, &ds, &base, 0, t1, &crate::observe::Silent).unwrap();
         let p = setup.problem(y, 0.01);
