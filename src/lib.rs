@@ -96,7 +96,8 @@ impl Error {
                 } => format!("{}: row {row}, column {column}", file(path)),
                 D::MissingColumn { path, column, .. }
                 | D::DuplicateColumn { path, column, .. }
-                | D::ConstantKpi { path, column, .. } => format!("{}: column {column}", file(path)),
+                | D::ConstantKpi { path, column, .. }
+                | D::DeadChannel { path, column, .. } => format!("{}: column {column}", file(path)),
                 D::Csv { path, row, .. }
                 | D::DuplicateDate { path, row, .. }
                 | D::Spacing { path, row, .. } => format!("{}: row {row}", file(path)),

@@ -8,7 +8,7 @@ use thiserror::Error;
 
 use super::{ChannelData, ControlData, Dataset, Panel};
 use crate::observe::{Event, Observer, Silent};
-use crate::spec::{ControlKind, ValidSpec};
+use crate::spec::{ControlKind, Spec, ValidSpec};
 
 /// Errors loading or validating data. Each names the file and, where it applies, the row
 /// (1-based line number in the file, header = line 1) and column.
@@ -97,6 +97,13 @@ pub enum DataError {
         column: String,
         value: f64,
     },
+    /// A channel has no non-zero input in the modelling window.
+    #[error("data file {path}: channel `{channel}` (column `{column}`) has no non-zero input in the modelling window; drop it from the spec")]
+    DeadChannel {
+        path: PathBuf,
+        channel: String,
+        column: String,
+    },
     /// Not enough periods to fit.
     #[error("data file {path}: {message}")]
     TooShort { path: PathBuf, message: String },
@@ -147,140 +154,238 @@ pub fn load_dataset(spec: &ValidSpec) -> Result<Dataset, DataError> {
     load_dataset_observed(spec, &Silent)
 }
 
-/// Load the data a spec names and validate it, reporting warnings to `obs`.
+/// Load the data a spec names and validate it, reporting warnings to `obs`. One step per
+/// concern: the header's columns, each row's cells, the periods of every geo, the
+/// modelling window, then the KPI and channels over that window.
 pub fn load_dataset_observed(spec: &ValidSpec, obs: &dyn Observer) -> Result<Dataset, DataError> {
     let path = spec.data_path();
-    let s = &spec.spec();
+    let s = spec.spec();
     let file = std::fs::File::open(&path).map_err(|source| DataError::Io {
         path: path.clone(),
         source,
     })?;
     let mut rdr = csv::ReaderBuilder::new().flexible(false).from_reader(file);
+    let headers = validate_header(&path, &mut rdr)?;
+    let cols = Columns::from_spec(&path, &headers, s)?;
+    let rows = read_rows(&path, &mut rdr, &cols, s)?;
+    let panel = validate_periods(&path, rows, s.data.geo_column.is_some(), obs)?;
+    let (start_idx, n_periods) = validate_window(&path, &panel.dates, s.data.start, s.data.end)?;
+    let dates: Vec<NaiveDate> = panel.dates[..n_periods].to_vec();
+    let n_geos = panel.geos.len();
+
+    let mut panels: Vec<Panel> = (0..cols.numeric.len())
+        .map(|_| Panel::zeros(n_geos, n_periods))
+        .collect();
+    let mut cat_raw: Vec<Vec<String>> =
+        vec![Vec::with_capacity(n_geos * n_periods); cols.categorical.len()];
+    for (g, geo) in panel.geos.iter().enumerate() {
+        for (t, r) in panel.rows[geo].iter().take(n_periods).enumerate() {
+            for (k, v) in r.nums.iter().enumerate() {
+                panels[k].values[g * n_periods + t] = *v;
+            }
+            for (k, c) in r.cats.iter().enumerate() {
+                cat_raw[k].push(c.clone());
+            }
+        }
+    }
+
+    let window = start_idx..n_periods;
+    validate_kpi(&path, &s.data.kpi, &panels[0], window.clone())?;
+    let channels = s
+        .channels
+        .iter()
+        .enumerate()
+        .map(|(i, c)| ChannelData {
+            name: c.name.clone(),
+            input: panels[1 + i].clone(),
+            spend: cols.spend_slot[i].map(|k| panels[k].clone()),
+        })
+        .collect::<Vec<_>>();
+    validate_channels(&path, &channels, s, window)?;
+    let controls = s
+        .controls
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let data = match c.kind {
+                ControlKind::Numeric => ControlData::Numeric {
+                    values: panels[cols.control_slot[i]].clone(),
+                },
+                ControlKind::Categorical => categorical(&cat_raw[cols.control_slot[i]]),
+            };
+            (c.name.clone(), data)
+        })
+        .collect();
+    let holidays = match &s.seasonality.holidays {
+        Some(h) => load_holidays(&spec.resolve(h), &dates)?,
+        None => Vec::new(),
+    };
+    Ok(Dataset {
+        dates,
+        geos: panel.geos,
+        kpi: panels[0].clone(),
+        channels,
+        controls,
+        holidays,
+        revenue_per_kpi: cols.rpk_slot.map(|k| panels[k].clone()),
+        window_start: start_idx,
+    })
+}
+
+/// The header's column names (BOM and spaces trimmed); an empty header is an error.
+fn validate_header(
+    path: &Path,
+    rdr: &mut csv::Reader<std::fs::File>,
+) -> Result<Vec<String>, DataError> {
     let headers = rdr
         .headers()
-        .map_err(|e| csv_err(&path, &e))?
+        .map_err(|e| csv_err(path, &e))?
         .iter()
         .map(|h| h.trim_start_matches('\u{feff}').trim().to_string())
         .collect::<Vec<_>>();
     if headers.is_empty() || headers.iter().all(|h| h.is_empty()) {
         return Err(DataError::Empty {
-            path,
+            path: path.to_path_buf(),
             what: "no header row".into(),
         });
     }
-    let col = |name: &str, key: &str| validate_column(&path, &headers, name, key);
+    Ok(headers)
+}
 
-    let date_col = col(&s.data.date_column, "data.date_column")?;
-    let geo_col = match &s.data.geo_column {
-        Some(g) => Some(col(g, "data.geo_column")?),
-        None => None,
-    };
-    // Numeric columns in a fixed order: kpi, channel inputs, channel spends, numeric
-    // controls, revenue_per_kpi.
-    let mut numeric: Vec<(usize, String, Role)> =
-        vec![(col(&s.data.kpi, "data.kpi")?, s.data.kpi.clone(), Role::Kpi)];
-    for (i, c) in s.channels.iter().enumerate() {
-        let key = if c.exposure.is_some() {
-            "exposure"
-        } else {
-            "spend"
+/// Where each column the spec names sits in the file.
+struct Columns {
+    date: usize,
+    geo: Option<usize>,
+    /// Numeric columns in a fixed order: kpi, channel inputs, extra spend columns of
+    /// channels with exposure, numeric controls, revenue_per_kpi.
+    numeric: Vec<(usize, String, Role)>,
+    /// Per channel, the `numeric` slot of its spend (None for organic channels).
+    spend_slot: Vec<Option<usize>>,
+    /// Per control, its slot in `numeric` (numeric) or in `categorical`.
+    control_slot: Vec<usize>,
+    categorical: Vec<usize>,
+    rpk_slot: Option<usize>,
+}
+
+impl Columns {
+    fn from_spec(path: &Path, headers: &[String], s: &Spec) -> Result<Columns, DataError> {
+        let col = |name: &str, key: &str| validate_column(path, headers, name, key);
+        let date = col(&s.data.date_column, "data.date_column")?;
+        let geo = match &s.data.geo_column {
+            Some(g) => Some(col(g, "data.geo_column")?),
+            None => None,
         };
-        let name = c.input_column();
-        numeric.push((
-            col(name, &format!("channels[{i}].{key}"))?,
-            name.to_string(),
-            Role::Media,
-        ));
-    }
-    let mut spend_slot = Vec::new();
-    for (i, c) in s.channels.iter().enumerate() {
-        match (&c.spend, &c.exposure) {
-            (Some(sp), Some(_)) => {
-                spend_slot.push(Some(numeric.len()));
-                numeric.push((
-                    col(sp, &format!("channels[{i}].spend"))?,
-                    sp.clone(),
-                    Role::Media,
-                ));
-            }
-            (Some(_), None) => spend_slot.push(Some(1 + i)),
-            _ => spend_slot.push(None),
+        let mut numeric: Vec<(usize, String, Role)> =
+            vec![(col(&s.data.kpi, "data.kpi")?, s.data.kpi.clone(), Role::Kpi)];
+        for (i, c) in s.channels.iter().enumerate() {
+            let key = if c.exposure.is_some() {
+                "exposure"
+            } else {
+                "spend"
+            };
+            let name = c.input_column();
+            let idx = col(name, &format!("channels[{i}].{key}"))?;
+            numeric.push((idx, name.to_string(), Role::Media));
         }
-    }
-    let mut control_slot = Vec::new();
-    let mut cat_cols = Vec::new();
-    for (i, c) in s.controls.iter().enumerate() {
-        let idx = col(&c.column, &format!("controls[{i}].column"))?;
-        match c.kind {
-            ControlKind::Numeric => {
-                control_slot.push(numeric.len());
-                numeric.push((idx, c.column.clone(), Role::Other));
-            }
-            ControlKind::Categorical => {
-                control_slot.push(cat_cols.len());
-                cat_cols.push(idx);
+        let mut spend_slot = Vec::new();
+        for (i, c) in s.channels.iter().enumerate() {
+            match (&c.spend, &c.exposure) {
+                (Some(sp), Some(_)) => {
+                    spend_slot.push(Some(numeric.len()));
+                    let idx = col(sp, &format!("channels[{i}].spend"))?;
+                    numeric.push((idx, sp.clone(), Role::Media));
+                }
+                (Some(_), None) => spend_slot.push(Some(1 + i)),
+                _ => spend_slot.push(None),
             }
         }
-    }
-    let rpk_slot = match &s.data.revenue_per_kpi {
-        Some(r) => {
-            let i = numeric.len();
-            numeric.push((col(r, "data.revenue_per_kpi")?, r.clone(), Role::Other));
-            Some(i)
+        let mut control_slot = Vec::new();
+        let mut categorical = Vec::new();
+        for (i, c) in s.controls.iter().enumerate() {
+            let idx = col(&c.column, &format!("controls[{i}].column"))?;
+            match c.kind {
+                ControlKind::Numeric => {
+                    control_slot.push(numeric.len());
+                    numeric.push((idx, c.column.clone(), Role::Other));
+                }
+                ControlKind::Categorical => {
+                    control_slot.push(categorical.len());
+                    categorical.push(idx);
+                }
+            }
         }
-        None => None,
-    };
+        let rpk_slot = match &s.data.revenue_per_kpi {
+            Some(r) => {
+                numeric.push((col(r, "data.revenue_per_kpi")?, r.clone(), Role::Other));
+                Some(numeric.len() - 1)
+            }
+            None => None,
+        };
+        Ok(Columns {
+            date,
+            geo,
+            numeric,
+            spend_slot,
+            control_slot,
+            categorical,
+            rpk_slot,
+        })
+    }
+}
 
+/// Every data row with its cells checked: an ISO date, a non-empty geo, finite numbers
+/// of sane magnitude, non-negative media. Blank lines are skipped.
+fn read_rows(
+    path: &Path,
+    rdr: &mut csv::Reader<std::fs::File>,
+    cols: &Columns,
+    s: &Spec,
+) -> Result<Vec<Row>, DataError> {
     let mut rows: Vec<Row> = Vec::new();
     let mut record = csv::StringRecord::new();
     loop {
         match rdr.read_record(&mut record) {
             Ok(true) => {}
             Ok(false) => break,
-            Err(e) => return Err(csv_err(&path, &e)),
+            Err(e) => return Err(csv_err(path, &e)),
         }
         let line = record.position().map(|p| p.line()).unwrap_or(0);
         if record.iter().all(|c| c.trim().is_empty()) {
             continue;
         }
         let bad = |column: &str, value: &str, reason: &str| DataError::BadCell {
-            path: path.clone(),
+            path: path.to_path_buf(),
             row: line,
             column: column.to_string(),
             value: value.to_string(),
             reason: reason.to_string(),
         };
-        let draw = record.get(date_col).unwrap_or("");
+        let draw = record.get(cols.date).unwrap_or("");
         let date = parse_date(draw)
             .ok_or_else(|| bad(&s.data.date_column, draw, "not an ISO date (YYYY-MM-DD)"))?;
-        let geo = match geo_col {
+        let geo = match cols.geo {
             Some(g) => {
                 let v = record.get(g).unwrap_or("").trim();
                 if v.is_empty() {
-                    return Err(bad(
-                        s.data.geo_column.as_deref().unwrap_or(""),
-                        v,
-                        "empty geo",
-                    ));
+                    let name = s.data.geo_column.as_deref().unwrap_or("");
+                    return Err(bad(name, v, "empty geo"));
                 }
                 v.to_string()
             }
             None => "national".to_string(),
         };
-        let mut nums = Vec::with_capacity(numeric.len());
-        for (idx, name, role) in &numeric {
+        let mut nums = Vec::with_capacity(cols.numeric.len());
+        for (idx, name, role) in &cols.numeric {
             let raw = record.get(*idx).unwrap_or("");
             let v = parse_number(raw).map_err(|r| bad(name, raw, r))?;
             if *role == Role::Media && v < 0.0 {
-                return Err(bad(
-                    name,
-                    raw,
-                    "negative media value (spend/exposure must be ≥ 0)",
-                ));
+                let reason = "negative media value (spend/exposure must be ≥ 0)";
+                return Err(bad(name, raw, reason));
             }
             nums.push(v);
         }
-        let cats = cat_cols
+        let cats = cols
+            .categorical
             .iter()
             .map(|&i| record.get(i).unwrap_or("").trim().to_string())
             .collect();
@@ -294,18 +399,35 @@ pub fn load_dataset_observed(spec: &ValidSpec, obs: &dyn Observer) -> Result<Dat
     }
     if rows.is_empty() {
         return Err(DataError::Empty {
-            path,
+            path: path.to_path_buf(),
             what: "no data rows after the header".into(),
         });
     }
+    Ok(rows)
+}
 
-    // Group by geo, sort by date, check duplicates.
+/// Rows grouped by geo (in order of first appearance) and sorted by date.
+struct GeoRows {
+    geos: Vec<String>,
+    rows: BTreeMap<String, Vec<Row>>,
+    /// The shared period dates.
+    dates: Vec<NaiveDate>,
+}
+
+/// Group rows by geo and check the periods: no date twice for a geo, evenly spaced
+/// dates, and the same dates in every geo. Unsorted rows are sorted (with a warning).
+fn validate_periods(
+    path: &Path,
+    rows: Vec<Row>,
+    has_geo: bool,
+    obs: &dyn Observer,
+) -> Result<GeoRows, DataError> {
     let mut by_geo: BTreeMap<String, Vec<Row>> = BTreeMap::new();
-    let mut geo_order: Vec<String> = Vec::new();
+    let mut geos: Vec<String> = Vec::new();
     let mut unsorted = false;
     for r in rows {
         let v = by_geo.entry(r.geo.clone()).or_insert_with(|| {
-            geo_order.push(r.geo.clone());
+            geos.push(r.geo.clone());
             Vec::new()
         });
         if v.last().is_some_and(|p: &Row| p.date > r.date) {
@@ -321,28 +443,26 @@ pub fn load_dataset_observed(spec: &ValidSpec, obs: &dyn Observer) -> Result<Dat
     }
     for (geo, v) in by_geo.iter_mut() {
         v.sort_by_key(|r| r.date);
-        for w in v.windows(2) {
-            if w[0].date == w[1].date {
-                let (first, second) = if w[0].line < w[1].line {
-                    (&w[0], &w[1])
+        if let Some(w) = v.windows(2).find(|w| w[0].date == w[1].date) {
+            let (first, second) = if w[0].line < w[1].line {
+                (&w[0], &w[1])
+            } else {
+                (&w[1], &w[0])
+            };
+            return Err(DataError::DuplicateDate {
+                path: path.to_path_buf(),
+                row: second.line,
+                first_row: first.line,
+                date: w[1].date,
+                geo: if has_geo {
+                    format!(" for geo `{geo}`")
                 } else {
-                    (&w[1], &w[0])
-                };
-                return Err(DataError::DuplicateDate {
-                    path,
-                    row: second.line,
-                    first_row: first.line,
-                    date: w[1].date,
-                    geo: if geo_col.is_some() {
-                        format!(" for geo `{geo}`")
-                    } else {
-                        String::new()
-                    },
-                });
-            }
+                    String::new()
+                },
+            });
         }
     }
-    let first_geo = &geo_order[0];
+    let first_geo = &geos[0];
     let dates: Vec<NaiveDate> = by_geo[first_geo].iter().map(|r| r.date).collect();
     if dates.len() >= 2 {
         let step = (dates[1] - dates[0]).num_days();
@@ -351,7 +471,7 @@ pub fn load_dataset_observed(spec: &ValidSpec, obs: &dyn Observer) -> Result<Dat
             let d = (w[1] - w[0]).num_days();
             if d != step {
                 return Err(DataError::Spacing {
-                    path,
+                    path: path.to_path_buf(),
                     row: rows0[i + 1].line,
                     message: format!(
                         "dates are not evenly spaced: {} follows {} ({} days; expected {} as between the first two dates) — a gap or an irregular period",
@@ -367,11 +487,11 @@ pub fn load_dataset_observed(spec: &ValidSpec, obs: &dyn Observer) -> Result<Dat
             )));
         }
     }
-    for g in &geo_order {
+    for g in &geos {
         let gd: Vec<NaiveDate> = by_geo[g].iter().map(|r| r.date).collect();
         if gd != dates {
             return Err(DataError::Unbalanced {
-                path,
+                path: path.to_path_buf(),
                 geo: g.clone(),
                 message: format!(
                     "has {} periods ({}..{}) but geo `{}` has {} ({}..{}); every geo needs the same dates",
@@ -386,83 +506,30 @@ pub fn load_dataset_observed(spec: &ValidSpec, obs: &dyn Observer) -> Result<Dat
             });
         }
     }
+    Ok(GeoRows {
+        geos,
+        rows: by_geo,
+        dates,
+    })
+}
 
-    // Modelling window.
-    let (start_idx, end_idx) = validate_window(&path, &dates, s.data.start, s.data.end)?;
-    let n_periods = end_idx;
-    let dates: Vec<NaiveDate> = dates[..n_periods].to_vec();
-    let n_geos = geo_order.len();
-
-    let mut panels: Vec<Panel> = (0..numeric.len())
-        .map(|_| Panel::zeros(n_geos, n_periods))
-        .collect();
-    let mut cat_raw: Vec<Vec<String>> =
-        vec![Vec::with_capacity(n_geos * n_periods); cat_cols.len()];
-    for (g, geo) in geo_order.iter().enumerate() {
-        for (t, r) in by_geo[geo].iter().take(n_periods).enumerate() {
-            for (k, v) in r.nums.iter().enumerate() {
-                panels[k].values[g * n_periods + t] = *v;
-            }
-            for (k, c) in r.cats.iter().enumerate() {
-                cat_raw[k].push(c.clone());
-            }
-        }
-    }
-
-    validate_kpi(&path, &s.data.kpi, &panels[0], start_idx..n_periods)?;
-    let channels = s
-        .channels
-        .iter()
-        .enumerate()
-        .map(|(i, c)| ChannelData {
-            name: c.name.clone(),
-            input: panels[1 + i].clone(),
-            spend: spend_slot[i].map(|k| panels[k].clone()),
-        })
-        .collect::<Vec<_>>();
+/// Every channel needs some non-zero input in the modelling window.
+fn validate_channels(
+    path: &Path,
+    channels: &[ChannelData],
+    s: &Spec,
+    window: std::ops::Range<usize>,
+) -> Result<(), DataError> {
     for (i, ch) in channels.iter().enumerate() {
-        let total = ch.input.sum_over(start_idx..n_periods);
-        if total <= 0.0 {
-            return Err(DataError::BadCell {
-                path,
-                row: 0,
+        if ch.input.sum_over(window.clone()) <= 0.0 {
+            return Err(DataError::DeadChannel {
+                path: path.to_path_buf(),
+                channel: ch.name.clone(),
                 column: s.channels[i].input_column().to_string(),
-                value: "0".into(),
-                reason: format!(
-                    "channel `{}` has no non-zero input in the modelling window; drop it from the spec",
-                    ch.name
-                ),
             });
         }
     }
-    let controls = s
-        .controls
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let data = match c.kind {
-                ControlKind::Numeric => ControlData::Numeric {
-                    values: panels[control_slot[i]].clone(),
-                },
-                ControlKind::Categorical => categorical(&cat_raw[control_slot[i]]),
-            };
-            (c.name.clone(), data)
-        })
-        .collect();
-    let holidays = match &s.seasonality.holidays {
-        Some(h) => load_holidays(&spec.resolve(h), &dates)?,
-        None => Vec::new(),
-    };
-    Ok(Dataset {
-        dates,
-        geos: geo_order,
-        kpi: panels[0].clone(),
-        channels,
-        controls,
-        holidays,
-        revenue_per_kpi: rpk_slot.map(|k| panels[k].clone()),
-        window_start: start_idx,
-    })
+    Ok(())
 }
 
 /// The index of the column a spec key names: present exactly once in the header.
