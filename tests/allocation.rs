@@ -198,21 +198,7 @@ fn cli_optimize_contract_and_bad_requests() {
     let bin = env!("CARGO_BIN_EXE_mixcast");
     let run = |args: &[&str]| Command::new(bin).args(args).output().unwrap();
     let d = dir.path().to_str().unwrap();
-    assert!(
-        run(&["simulate", "--weeks", "104", "--channels", "3", "--out", d])
-            .status
-            .success()
-    );
-    let fit = run(&[
-        "fit",
-        &format!("{d}/spec.toml"),
-        "--out",
-        &format!("{d}/fit"),
-        "--draws",
-        "20",
-        "-q",
-    ]);
-    common::ok(&fit);
+    common::simulate_and_fit(dir.path(), &["--weeks", "104", "--channels", "3"], "20");
     let model = format!("{d}/fit/model.json");
     let plan = format!("{d}/plan.csv");
     let out = run(&[

@@ -37,31 +37,9 @@ fn exact(out: &Output, want: &str) {
 /// A small simulated dataset fitted with a few draws: (folder, model.json).
 fn fitted() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().to_str().unwrap();
-    let sim = run(&[
-        "simulate",
-        "--out",
-        d,
-        "--weeks",
-        "60",
-        "--channels",
-        "2",
-        "--holdout-weeks",
-        "0",
-    ]);
-    common::ok(&sim);
-    let fit = run(&[
-        "fit",
-        &format!("{d}/spec.toml"),
-        "--out",
-        &format!("{d}/fit"),
-        "--draws",
-        "4",
-        "-q",
-    ]);
-    common::ok(&fit);
-    let m = dir.path().join("fit/model.json");
-    (dir, m)
+    let sim = ["--weeks", "60", "--channels", "2", "--holdout-weeks", "0"];
+    let m = common::simulate_and_fit(dir.path(), &sim, "4");
+    (dir, PathBuf::from(m))
 }
 
 /// Edit a copy of the model's JSON and run `decompose` on it.

@@ -28,3 +28,26 @@ pub fn user_error(out: &Output, needles: &[&str]) {
         assert!(err.contains(n), "stderr lacks `{n}`: {err}");
     }
 }
+
+/// Run the mixcast binary with `args`.
+pub fn mixcast(args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_mixcast"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Simulate into `dir` (extra `simulate` flags in `sim_args`) and fit with `draws`
+/// uncertainty draws into `dir/fit`; returns the model.json path.
+pub fn simulate_and_fit(dir: &std::path::Path, sim_args: &[&str], draws: &str) -> String {
+    let d = dir.to_str().unwrap();
+    let mut args = vec!["simulate", "--out", d];
+    args.extend_from_slice(sim_args);
+    ok(&mixcast(&args));
+    let spec = format!("{d}/spec.toml");
+    let out = format!("{d}/fit");
+    ok(&mixcast(&[
+        "fit", &spec, "--out", &out, "--draws", draws, "-q",
+    ]));
+    format!("{out}/model.json")
+}
