@@ -24,6 +24,17 @@ pub struct StudyConfig {
     pub channels: usize,
     /// Holdout weeks.
     pub holdout: usize,
+    /// One random configuration per seed from the broad ranges
+    /// ([`SimConfig::broad`]) instead of the fixed one.
+    #[serde(default)]
+    pub broad: bool,
+    /// Geos per simulation (broad configurations).
+    #[serde(default = "one")]
+    pub geos: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl Default for StudyConfig {
@@ -35,8 +46,65 @@ impl Default for StudyConfig {
             weeks: 156,
             channels: 5,
             holdout: 13,
+            broad: false,
+            geos: 1,
         }
     }
+}
+
+impl StudyConfig {
+    /// The simulation of one seed.
+    pub fn sim_config(&self, seed: u64) -> SimConfig {
+        if self.broad {
+            SimConfig::broad(seed, self.noise, self.geos)
+        } else {
+            SimConfig {
+                weeks: self.weeks,
+                channels: self.channels,
+                noise: self.noise,
+                geos: 1,
+                holdout: self.holdout,
+                seed,
+                truth: Default::default(),
+            }
+        }
+    }
+}
+
+/// One channel of one simulated dataset: truth, estimate and oracle.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChannelRecovery {
+    /// Simulation seed.
+    pub seed: u64,
+    /// Channel name.
+    pub channel: String,
+    /// True ROI.
+    pub true_roi: f64,
+    /// Estimated ROI.
+    pub roi: f64,
+    /// Its interval.
+    pub roi_interval: [f64; 2],
+    /// The oracle's ROI.
+    pub oracle_roi: f64,
+}
+
+/// One simulated dataset: media share truth, estimate and oracle.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConfigRecovery {
+    /// Simulation seed.
+    pub seed: u64,
+    /// Channels.
+    pub channels: usize,
+    /// True media share.
+    pub true_media_share: f64,
+    /// Estimated media share.
+    pub media_share: f64,
+    /// Its interval.
+    pub media_share_interval: [f64; 2],
+    /// The oracle's media share.
+    pub oracle_media_share: f64,
+    /// Holdout MAPE of the estimate.
+    pub holdout_mape: f64,
 }
 
 /// Aggregated results.
@@ -68,6 +136,14 @@ pub struct StudyReport {
     pub mroi_mape: f64,
     /// Mean seconds per fit (including intervals).
     pub seconds_per_fit: f64,
+    /// Mean of log(estimated ROI / true ROI): systematic bias (0 = none).
+    pub roi_log_bias: f64,
+    /// Fraction of configurations whose media-share interval covers the truth.
+    pub media_share_coverage: f64,
+    /// Per configuration.
+    pub configs: Vec<ConfigRecovery>,
+    /// Per channel and configuration.
+    pub channels: Vec<ChannelRecovery>,
 }
 
 /// A simulation fitted twice: by the estimator and by the oracle (true transforms, least
@@ -110,18 +186,13 @@ fn fit_with_oracle(
 
 /// Run the study in a scratch folder under the system temp dir.
 pub fn run_study(cfg: &StudyConfig) -> Result<StudyReport, Error> {
-    let mut acc = [0.0f64; 10];
+    let mut acc = [0.0f64; 12];
     let mut cases = 0usize;
     let mut secs = 0.0;
+    let mut configs = Vec::new();
+    let mut channels = Vec::new();
     for seed in 1..=cfg.seeds {
-        let sim = simulate(&SimConfig {
-            weeks: cfg.weeks,
-            channels: cfg.channels,
-            noise: cfg.noise,
-            geos: 1,
-            holdout: cfg.holdout,
-            seed,
-        });
+        let sim = simulate(&cfg.sim_config(seed));
         let (model, om, t) = fit_with_oracle(&sim, cfg.holdout, seed, cfg.draws)?;
         secs += t;
         let (s, so) = (summarize(&model), summarize(&om));
@@ -142,11 +213,33 @@ pub fn run_study(cfg: &StudyConfig) -> Result<StudyReport, Error> {
             if let crate::transform::Adstock::Geometric { decay, .. } = p.adstock {
                 acc[9] += (decay - tr.decay).abs();
             }
+            acc[10] += (roi.max(1e-3 * tr.roi) / tr.roi).ln();
+            channels.push(ChannelRecovery {
+                seed,
+                channel: c.name.clone(),
+                true_roi: tr.roi,
+                roi,
+                roi_interval: [lo, hi],
+                oracle_roi: o.roi.unwrap_or(0.0),
+            });
             cases += 1;
         }
-        acc[5] += (s.media_share - sim.truth.media_share).abs();
-        acc[6] += (so.media_share - sim.truth.media_share).abs();
-        acc[7] += s.holdout.as_ref().map(|h| h.mape).unwrap_or(0.0);
+        let [slo, shi] = s.media_share_interval;
+        let truth = sim.truth.media_share;
+        acc[5] += (s.media_share - truth).abs();
+        acc[6] += (so.media_share - truth).abs();
+        let holdout = s.holdout.as_ref().map(|h| h.mape).unwrap_or(0.0);
+        acc[7] += holdout;
+        acc[11] += f64::from(slo <= truth && truth <= shi);
+        configs.push(ConfigRecovery {
+            seed,
+            channels: s.channels.len(),
+            true_media_share: truth,
+            media_share: s.media_share,
+            media_share_interval: s.media_share_interval,
+            oracle_media_share: so.media_share,
+            holdout_mape: holdout,
+        });
     }
     let n = cases.max(1) as f64;
     let k = cfg.seeds.max(1) as f64;
@@ -164,6 +257,10 @@ pub fn run_study(cfg: &StudyConfig) -> Result<StudyReport, Error> {
         mroi_mape: acc[8] / n,
         decay_error: acc[9] / n,
         seconds_per_fit: secs / k,
+        roi_log_bias: acc[10] / n,
+        media_share_coverage: acc[11] / k,
+        configs,
+        channels,
     })
 }
 
@@ -242,6 +339,7 @@ pub fn run_allocation_study(cfg: &AllocationConfig) -> Result<AllocationReport, 
             noise: cfg.noise,
             holdout: 0,
             seed,
+            truth: Default::default(),
             ..Default::default()
         });
         let (model, om, _) = fit_with_oracle(&sim, 0, seed, cfg.draws)?;

@@ -29,9 +29,94 @@ pub struct SimConfig {
     pub holdout: usize,
     /// Seed.
     pub seed: u64,
+    /// Ranges the truth is drawn from, and how spend moves.
+    #[serde(default)]
+    pub truth: TruthRanges,
+}
+
+/// Ranges of the random truth: each channel's ROI, decay, half-saturation and slope, the
+/// dataset's media share, and how spend moves (correlated across channels, following the
+/// season, random flighting patterns).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TruthRanges {
+    /// Media contribution / KPI in the window.
+    pub media_share: [f64; 2],
+    /// Channel ROI over the window.
+    pub roi: [f64; 2],
+    /// Draw ROI log-uniformly (else uniformly).
+    pub roi_log_uniform: bool,
+    /// Geometric retention rate.
+    pub decay: [f64; 2],
+    /// Hill half-saturation relative to the mean non-zero spend.
+    pub half_saturation: [f64; 2],
+    /// Hill slope.
+    pub slope: [f64; 2],
+    /// Loading of every channel's spend on one common factor (log scale): spends that
+    /// move together.
+    pub spend_correlation: f64,
+    /// Amplitude of a yearly cycle in every channel's spend (log scale), each with its
+    /// own phase near the KPI's seasonal peak: spend that follows the season.
+    pub spend_seasonality: f64,
+    /// Draw each channel's flighting pattern at random (else cycle through them).
+    pub random_patterns: bool,
+}
+
+impl Default for TruthRanges {
+    fn default() -> Self {
+        TruthRanges {
+            media_share: [0.2, 0.35],
+            roi: [0.5, 3.0],
+            roi_log_uniform: false,
+            decay: [0.1, 0.7],
+            half_saturation: [0.5, 1.5],
+            slope: [0.8, 2.5],
+            spend_correlation: 0.0,
+            spend_seasonality: 0.0,
+            random_patterns: false,
+        }
+    }
+}
+
+impl TruthRanges {
+    /// The broad ranges that real data span: media share 5–60%, ROI 0.3–5
+    /// (log-uniform), decay 0.05–0.8, half-saturation 0.4–2× the mean spend, slope
+    /// 0.8–3, with correlation and seasonality of spend drawn per dataset.
+    pub fn broad(rng: &mut StdRng) -> TruthRanges {
+        TruthRanges {
+            media_share: [0.05, 0.6],
+            roi: [0.3, 5.0],
+            roi_log_uniform: true,
+            decay: [0.05, 0.8],
+            half_saturation: [0.4, 2.0],
+            slope: [0.8, 3.0],
+            spend_correlation: 0.6 * rng.random::<f64>(),
+            spend_seasonality: 0.5 * rng.random::<f64>(),
+            random_patterns: true,
+        }
+    }
+}
+
+fn lerp(r: [f64; 2], u: f64) -> f64 {
+    r[0] + (r[1] - r[0]) * u
 }
 
 impl SimConfig {
+    /// A configuration drawn from the broad ranges (see [`TruthRanges::broad`]): 3–10
+    /// channels, 156 weeks with a 13-week holdout, national or (`geos` > 1) a geo panel.
+    pub fn broad(seed: u64, noise: f64, geos: usize) -> SimConfig {
+        let mut rng = StdRng::seed_from_u64(seed ^ 0xB40A_D5EE_D000_0000);
+        SimConfig {
+            weeks: 156,
+            channels: rng.random_range(3..=10),
+            noise,
+            geos,
+            holdout: 13,
+            seed,
+            truth: TruthRanges::broad(&mut rng),
+        }
+    }
+
     /// Check the settings: 0 ≤ noise ≤ 1, weeks ≥ 20, channels ≥ 1, geos ≥ 1, and at
     /// least 10 weeks left after the holdout; bounded so a simulation fits in memory.
     pub fn check(&self) -> Result<(), String> {
@@ -57,6 +142,7 @@ impl Default for SimConfig {
             geos: 1,
             holdout: 13,
             seed: 1,
+            truth: TruthRanges::default(),
         }
     }
 }
@@ -162,12 +248,30 @@ pub fn simulate(cfg: &SimConfig) -> Simulation {
         .collect();
     let tau = 2.0 * std::f64::consts::PI;
 
+    // How spend moves across channels and with the season comes from its own stream, so
+    // the default ranges reproduce the same data as before they existed.
+    let tr = &cfg.truth;
+    let mut rng2 = StdRng::seed_from_u64(cfg.seed ^ 0x5EED_C0FF_EE00_0001);
+    let common: Vec<f64> = {
+        let mut z = 0.0;
+        (0..w)
+            .map(|_| {
+                z = 0.8 * z + 0.6 * std_normal.sample(&mut rng2);
+                z
+            })
+            .collect()
+    };
+
     // National spend patterns.
     let mut spend_nat: Vec<Vec<f64>> = Vec::new();
     let mut patterns = Vec::new();
     for c in 0..nc {
         let level = 20_000.0 * (0.3 + 1.2 * rng.random::<f64>());
-        let kind = c % 5;
+        let kind = if tr.random_patterns {
+            rng2.random_range(0..5)
+        } else {
+            c % 5
+        };
         let mut s = vec![0.0; w];
         match kind {
             0 | 4 => {
@@ -213,6 +317,13 @@ pub fn simulate(cfg: &SimConfig) -> Simulation {
                 }
             }
         }
+        if tr.spend_correlation > 0.0 || tr.spend_seasonality > 0.0 {
+            let phi = 0.6 * std_normal.sample(&mut rng2);
+            for (t, v) in s.iter_mut().enumerate() {
+                let seas = tr.spend_seasonality * (tau * phase[t] + phi).sin();
+                *v *= (tr.spend_correlation * common[t] + seas).exp();
+            }
+        }
         spend_nat.push(s);
     }
     // Geo split.
@@ -249,10 +360,15 @@ pub fn simulate(cfg: &SimConfig) -> Simulation {
     let mut truths = Vec::new();
     let mut contrib: Vec<Vec<Vec<f64>>> = Vec::new();
     for c in 0..nc {
-        let decay = 0.1 + 0.6 * rng.random::<f64>();
-        let k = 0.5 + rng.random::<f64>();
-        let s_ = 0.8 + 1.7 * rng.random::<f64>();
-        let roi = 0.5 + 2.5 * rng.random::<f64>();
+        let decay = lerp(tr.decay, rng.random::<f64>());
+        let k = lerp(tr.half_saturation, rng.random::<f64>());
+        let s_ = lerp(tr.slope, rng.random::<f64>());
+        let u_roi = rng.random::<f64>();
+        let roi = if tr.roi_log_uniform {
+            tr.roi[0] * (tr.roi[1] / tr.roi[0]).powf(u_roi)
+        } else {
+            lerp(tr.roi, u_roi)
+        };
         let ad = Adstock::Geometric {
             decay,
             max_lag,
@@ -312,7 +428,7 @@ pub fn simulate(cfg: &SimConfig) -> Simulation {
     }
 
     // Baseline sized for a target media share.
-    let share_target = 0.2 + 0.15 * rng.random::<f64>();
+    let share_target = lerp(tr.media_share, rng.random::<f64>());
     let media_total: f64 = truths.iter().map(|t| t.contribution).sum();
     let trend = -0.1 + 0.3 * rng.random::<f64>();
     let (a1, p1) = (0.05 + 0.07 * rng.random::<f64>(), tau * rng.random::<f64>());

@@ -235,13 +235,18 @@ pub fn curves(a: CurvesArgs) -> anyhow::Result<()> {
 }
 
 pub fn simulate(a: SimulateArgs) -> anyhow::Result<()> {
-    let cfg = SimConfig {
-        weeks: a.weeks,
-        channels: a.channels,
-        noise: a.noise,
-        geos: a.geos,
-        holdout: a.holdout_weeks,
-        seed: a.seed,
+    let cfg = if a.broad {
+        SimConfig::broad(a.seed, a.noise, a.geos)
+    } else {
+        SimConfig {
+            weeks: a.weeks,
+            channels: a.channels,
+            noise: a.noise,
+            geos: a.geos,
+            holdout: a.holdout_weeks,
+            seed: a.seed,
+            truth: Default::default(),
+        }
     };
     cfg.check().map_err(UsageError)?;
     let sim = mixcast::simulate(&cfg);
@@ -324,6 +329,8 @@ pub fn recovery(a: RecoveryArgs) -> anyhow::Result<()> {
         noise: a.noise,
         seeds: a.seeds,
         draws: a.draws,
+        broad: a.broad,
+        geos: a.geos,
         ..Default::default()
     };
     print_json(&mixcast::recovery::run_study(&cfg)?)

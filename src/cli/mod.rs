@@ -270,6 +270,11 @@ pub struct SimulateArgs {
     /// Weeks excluded from the truth window (match the fit's --holdout-weeks).
     #[arg(long, default_value_t = 13)]
     pub holdout_weeks: usize,
+    /// Draw the truth from the broad ranges real data span (3–10 channels, media share
+    /// 5–60%, ROI 0.3–5, decay 0.05–0.8, slope 0.8–3, correlated and seasonal spend);
+    /// --weeks, --channels and --holdout-weeks are then 156, drawn and 13.
+    #[arg(long)]
+    pub broad: bool,
 }
 
 #[derive(Args)]
@@ -347,6 +352,12 @@ pub struct RecoveryArgs {
     /// Run the budget-allocation regret study instead.
     #[arg(long)]
     pub allocation: bool,
+    /// One random broad configuration per seed (see `simulate --broad`).
+    #[arg(long)]
+    pub broad: bool,
+    /// Geos per simulation (with --broad).
+    #[arg(long, default_value_t = 1)]
+    pub geos: usize,
     /// Channels per simulation (allocation study).
     #[arg(long, default_value_t = 5)]
     pub channels: usize,
