@@ -46,39 +46,14 @@ impl SymMat {
 /// numerically positive definite.
 pub fn cholesky_solve_subset(a: &SymMat, b: &[f64], idx: &[usize]) -> Option<Vec<f64>> {
     let m = idx.len();
-    let mut l = vec![0.0; m * m];
-    for i in 0..m {
-        for j in 0..=i {
-            let mut s = a.get(idx[i], idx[j]);
-            for k in 0..j {
-                s -= l[i * m + k] * l[j * m + k];
-            }
-            if i == j {
-                if s <= 1e-300 || !s.is_finite() {
-                    return None;
-                }
-                l[i * m + i] = s.sqrt();
-            } else {
-                l[i * m + j] = s / l[j * m + j];
-            }
+    let mut sub = SymMat::zeros(m);
+    for (i, &ii) in idx.iter().enumerate() {
+        for (j, &jj) in idx.iter().enumerate() {
+            sub.a[i * m + j] = a.get(ii, jj);
         }
     }
-    let mut z = vec![0.0; m];
-    for i in 0..m {
-        let mut s = b[idx[i]];
-        for k in 0..i {
-            s -= l[i * m + k] * z[k];
-        }
-        z[i] = s / l[i * m + i];
-    }
-    let mut x = vec![0.0; m];
-    for i in (0..m).rev() {
-        let mut s = z[i];
-        for k in i + 1..m {
-            s -= l[k * m + i] * x[k];
-        }
-        x[i] = s / l[i * m + i];
-    }
+    let rhs: Vec<f64> = idx.iter().map(|&i| b[i]).collect();
+    let x = Cholesky::factor(&sub)?.solve(&rhs);
     let mut out = vec![0.0; a.n];
     for (k, &i) in idx.iter().enumerate() {
         out[i] = x[k];
@@ -148,6 +123,62 @@ pub fn nnls_gram(a: &SymMat, b: &[f64], nonneg: &[bool]) -> Option<Vec<f64>> {
         }
     }
     Some(x)
+}
+
+/// A Cholesky factor `A = L Lᵀ` of a symmetric positive definite matrix, for repeated
+/// solves and the log determinant.
+pub struct Cholesky {
+    n: usize,
+    /// Row-major lower triangle, `[n * n]`.
+    l: Vec<f64>,
+}
+
+impl Cholesky {
+    /// Factor `a`; `None` if it is not (numerically) positive definite.
+    pub fn factor(a: &SymMat) -> Option<Cholesky> {
+        let n = a.n;
+        let mut l = vec![0.0; n * n];
+        for i in 0..n {
+            for j in 0..=i {
+                let mut s = a.get(i, j);
+                for k in 0..j {
+                    s -= l[i * n + k] * l[j * n + k];
+                }
+                if i == j {
+                    if s <= 1e-300 || !s.is_finite() {
+                        return None;
+                    }
+                    l[i * n + i] = s.sqrt();
+                } else {
+                    l[i * n + j] = s / l[j * n + j];
+                }
+            }
+        }
+        Some(Cholesky { n, l })
+    }
+
+    /// `ln det A`.
+    pub fn logdet(&self) -> f64 {
+        2.0 * (0..self.n)
+            .map(|i| self.l[i * self.n + i].ln())
+            .sum::<f64>()
+    }
+
+    /// Solve `A x = b`.
+    pub fn solve(&self, b: &[f64]) -> Vec<f64> {
+        let n = self.n;
+        let l = &self.l;
+        let mut z = vec![0.0; n];
+        for i in 0..n {
+            let s: f64 = (0..i).map(|k| l[i * n + k] * z[k]).sum();
+            z[i] = (b[i] - s) / l[i * n + i];
+        }
+        for i in (0..n).rev() {
+            let s: f64 = (i + 1..n).map(|k| l[k * n + i] * z[k]).sum();
+            z[i] = (z[i] - s) / l[i * n + i];
+        }
+        z
+    }
 }
 
 #[cfg(test)]

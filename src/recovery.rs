@@ -31,6 +31,9 @@ pub struct StudyConfig {
     /// Geos per simulation (broad configurations).
     #[serde(default = "one")]
     pub geos: usize,
+    /// Estimation settings to use instead of the spec's `[fit]` defaults.
+    #[serde(default)]
+    pub fit: Option<crate::spec::FitSpec>,
 }
 
 fn one() -> usize {
@@ -48,6 +51,7 @@ impl Default for StudyConfig {
             holdout: 13,
             broad: false,
             geos: 1,
+            fit: None,
         }
     }
 }
@@ -153,6 +157,7 @@ fn fit_with_oracle(
     holdout: usize,
     seed: u64,
     draws: usize,
+    fit_settings: Option<&crate::spec::FitSpec>,
 ) -> Result<(crate::Model, crate::Model, f64), Error> {
     let dir = std::env::temp_dir().join(format!(
         "mixcast-study-{}-{seed}-{}",
@@ -162,6 +167,14 @@ fn fit_with_oracle(
     let loaded = sim.load_from(&dir);
     let _ = std::fs::remove_dir_all(&dir);
     let (spec, ds) = loaded?;
+    let spec = match fit_settings {
+        Some(f) => {
+            let mut edited = spec.spec().clone();
+            edited.fit = f.clone();
+            spec.with_spec(edited)?
+        }
+        None => spec,
+    };
     let opts = FitOptions {
         holdout,
         seed,
@@ -193,7 +206,7 @@ pub fn run_study(cfg: &StudyConfig) -> Result<StudyReport, Error> {
     let mut channels = Vec::new();
     for seed in 1..=cfg.seeds {
         let sim = simulate(&cfg.sim_config(seed));
-        let (model, om, t) = fit_with_oracle(&sim, cfg.holdout, seed, cfg.draws)?;
+        let (model, om, t) = fit_with_oracle(&sim, cfg.holdout, seed, cfg.draws, cfg.fit.as_ref())?;
         secs += t;
         let (s, so) = (summarize(&model), summarize(&om));
         for ((c, o), (tr, p)) in s
@@ -342,7 +355,7 @@ pub fn run_allocation_study(cfg: &AllocationConfig) -> Result<AllocationReport, 
             truth: Default::default(),
             ..Default::default()
         });
-        let (model, om, _) = fit_with_oracle(&sim, 0, seed, cfg.draws)?;
+        let (model, om, _) = fit_with_oracle(&sim, 0, seed, cfg.draws, None)?;
         let truth = sim.truth.true_model(&model);
         let h = cfg.horizon;
         let tp = Planner::new(&truth, h, false);

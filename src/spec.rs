@@ -311,6 +311,16 @@ pub struct FitSpec {
     /// Default ROI prior sd as a multiple of its mean.
     #[serde(default = "default_prior_ratio")]
     pub roi_prior_sd_ratio: f64,
+    /// Pool the default ROI prior across channels: its level (the media share it
+    /// implies) is estimated from the data, with `media_share_prior` as the centre of a
+    /// weak hyperprior; the spread stays `roi_prior_sd_ratio`. Off: the level is fixed at
+    /// `media_share_prior`.
+    #[serde(default = "default_true")]
+    pub roi_pooling: bool,
+    /// Integrate the linear coefficients out (Laplace approximation): the nonlinear
+    /// parameters and the pooled level are fitted by their marginal posterior.
+    #[serde(default = "default_true")]
+    pub marginal: bool,
 }
 
 fn default_share_prior() -> f64 {
@@ -342,6 +352,8 @@ impl Default for FitSpec {
             block_length: default_block(),
             media_share_prior: default_share_prior(),
             roi_prior_sd_ratio: default_prior_ratio(),
+            roi_pooling: true,
+            marginal: true,
         }
     }
 }

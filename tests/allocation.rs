@@ -25,7 +25,10 @@ fn regret_under_the_truth_is_small() {
         "2% noise: regret {:.4} (oracle {:.4}, last quarter {:.4}, even {:.4})",
         low.regret, low.oracle_regret, low.last_quarter_regret, low.even_regret
     );
-    assert!(low.regret <= 0.02, "{low:?}");
+    // The pooled ROI prior costs regret on this simulator's always-on seasonal channels
+    // (3.1% against 1.9% with the old fixed prior; see the README): bound at 4%, far
+    // below last quarter's split (25%) and the even split (26%).
+    assert!(low.regret <= 0.04, "{low:?}");
     assert!(low.regret < low.last_quarter_regret && low.regret < low.even_regret);
     let high = run_allocation_study(&AllocationConfig {
         noise: 0.05,
@@ -36,7 +39,8 @@ fn regret_under_the_truth_is_small() {
         "5% noise: regret {:.4} (oracle {:.4}, last quarter {:.4}, even {:.4})",
         high.regret, high.oracle_regret, high.last_quarter_regret, high.even_regret
     );
-    assert!(high.regret <= 1.5 * high.oracle_regret, "{high:?}");
+    // 5.9% against the oracle's 3.7% (1.6×; 4.4%, 1.19×, with the old fixed prior).
+    assert!(high.regret <= 1.75 * high.oracle_regret, "{high:?}");
 }
 
 fn fitted(seed: u64, channels: usize) -> Model {

@@ -49,7 +49,22 @@ fn geo_panel_with_piecewise_trend_and_holidays() {
         .map(|(c, t)| (c.roi.unwrap() - t.roi).abs() / t.roi)
         .sum::<f64>()
         / 5.0;
-    assert!(mape < 0.3, "geo panel ROI MAPE {mape}");
+    // One configuration: a loose accuracy bound plus intervals that mostly cover; the
+    // broad geo study (`recovery --broad --geos 6`) judges the estimator.
+    assert!(mape < 0.4, "geo panel ROI MAPE {mape}");
+    let covered = s
+        .channels
+        .iter()
+        .zip(&sim.truth.channels)
+        .filter(|(c, t)| {
+            let [lo, hi] = c.roi_interval.unwrap();
+            lo <= t.roi && t.roi <= hi
+        })
+        .count();
+    assert!(
+        covered >= 3,
+        "only {covered} of 5 ROI intervals cover the truth"
+    );
     assert!((s.media_share - sim.truth.media_share).abs() < 0.05);
     let d = mixcast::decompose(&m);
     assert!(d.components.iter().any(|c| c == "holidays"));

@@ -1,18 +1,32 @@
-//! Recovery on the project's simulator (156 weeks, 5 channels, 13-week holdout, seeds
-//! 1..=5), judged against the truth and against the oracle (true transforms pinned, linear
-//! part by least squares). Targets from issue #3.
+//! Recovery over 20 random configurations per noise level from the broad simulator
+//! (3–10 channels, media share 5–60%, ROI 0.3–5, decay 0.05–0.8, slope 0.8–3,
+//! half-saturation 0.4–2×, correlated and seasonal spend), judged against the truth and
+//! against the oracle (true transforms pinned, linear part by least squares). Targets from
+//! the estimates issue: ROI MAPE ≤ 1.2 × oracle, 90% intervals covering 80–97%, media-share
+//! error ≤ oracle + 1 pp, holdout MAPE ≤ 1.5 × noise.
 
 use mixcast::recovery::{run_study, StudyConfig};
 
 fn check(noise: f64) {
     let r = run_study(&StudyConfig {
         noise,
-        seeds: 5,
-        draws: 200,
+        seeds: 20,
+        draws: 100,
+        broad: true,
         ..Default::default()
     })
     .expect("study runs");
-    eprintln!("{}", serde_json::to_string_pretty(&r).unwrap());
+    eprintln!(
+        "noise {noise}: ROI MAPE {:.3} (oracle {:.3}), coverage {:.3} (width {:.2}× ROI), share error {:.4} (oracle {:.4}), holdout {:.4}, log bias {:.3}",
+        r.roi_mape,
+        r.oracle_roi_mape,
+        r.coverage,
+        r.mean_relative_width,
+        r.share_error,
+        r.oracle_share_error,
+        r.holdout_mape,
+        r.roi_log_bias
+    );
     assert!(
         r.roi_mape <= 1.2 * r.oracle_roi_mape,
         "ROI MAPE {:.3} > 1.2 × oracle {:.3}",
@@ -20,14 +34,9 @@ fn check(noise: f64) {
         r.oracle_roi_mape
     );
     assert!(
-        r.coverage >= 0.8,
-        "90% ROI interval coverage {:.2} < 0.8",
+        (0.8..=0.97).contains(&r.coverage),
+        "90% ROI interval coverage {:.3} outside 0.80–0.97",
         r.coverage
-    );
-    assert!(
-        r.mean_relative_width < 2.0,
-        "intervals are uselessly wide: mean width {:.2} × true ROI",
-        r.mean_relative_width
     );
     assert!(
         r.share_error <= r.oracle_share_error + 0.01,
@@ -40,14 +49,19 @@ fn check(noise: f64) {
         "holdout MAPE {:.4} > 1.5 × noise {noise}",
         r.holdout_mape
     );
+    assert!(
+        r.roi_log_bias.abs() < 0.25,
+        "systematic ROI bias: mean log ratio {:.3}",
+        r.roi_log_bias
+    );
 }
 
 #[test]
-fn recovery_at_2_percent_noise() {
+fn recovery_over_20_broad_configs_at_2_percent_noise() {
     check(0.02);
 }
 
 #[test]
-fn recovery_at_5_percent_noise() {
+fn recovery_over_20_broad_configs_at_5_percent_noise() {
     check(0.05);
 }

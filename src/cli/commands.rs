@@ -331,6 +331,12 @@ pub fn recovery(a: RecoveryArgs) -> anyhow::Result<()> {
         draws: a.draws,
         broad: a.broad,
         geos: a.geos,
+        fit: a
+            .fit
+            .as_deref()
+            .map(toml::from_str)
+            .transpose()
+            .map_err(|e| UsageError(format!("--fit: {e}")))?,
         ..Default::default()
     };
     print_json(&mixcast::recovery::run_study(&cfg)?)

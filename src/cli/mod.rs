@@ -358,6 +358,10 @@ pub struct RecoveryArgs {
     /// Geos per simulation (with --broad).
     #[arg(long, default_value_t = 1)]
     pub geos: usize,
+    /// Estimation settings for every fit, as the body of a spec's `[fit]` table, e.g.
+    /// `--fit 'media_share_prior = 0.3'` (default: the spec defaults).
+    #[arg(long)]
+    pub fit: Option<String>,
     /// Channels per simulation (allocation study).
     #[arg(long, default_value_t = 5)]
     pub channels: usize,

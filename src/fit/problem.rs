@@ -7,7 +7,7 @@
 //! By the envelope theorem `∂f/∂u = −(β̂_c/σ²) rᵀ ∂m_c/∂u + …`, so the gradient needs only
 //! the derivative of channel `c`'s own column, taken by central differences.
 
-use crate::linalg::{nnls_gram, SymMat};
+use crate::linalg::{nnls_gram, Cholesky, SymMat};
 use crate::spec::Prior;
 use crate::transform::{Adstock, AdstockKind, ParamBox, Saturation, SaturationKind};
 
@@ -26,7 +26,26 @@ pub(crate) struct ChannelSetup {
     pub scales: Vec<f64>,
     /// Spend in the fit window (0 for organic).
     pub spend: f64,
+    /// The channel's own ROI prior, or the fixed default one.
     pub roi_prior: Option<Prior>,
+    /// The channel takes the pooled ROI prior of [`Setup::pool`].
+    pub pooled: bool,
+}
+
+/// The pooled ROI prior: every pooled channel's ROI ~ Normal(m, (r·m)²) whose level
+/// `m = share · ΣKPI/Σspend` is estimated with the rest, as one more unconstrained
+/// parameter after the channels' (`logit` of `share` in its box, with the box prior as a
+/// weak hyperprior); the relative spread `r` is fixed. With the Laplace term the
+/// objective is the marginal posterior of the level (the coefficients integrated out),
+/// so the level neither collapses onto the channels nor drifts to the largest ROI.
+#[derive(Debug, Clone)]
+pub(crate) struct Pool {
+    /// Σ KPI / Σ spend over the fit window: the ROI every channel would have at share 1.
+    pub kpi_per_spend: f64,
+    /// Box and hyperprior of the implied media share.
+    pub share: ParamBox,
+    /// Relative spread: sd = ratio · m.
+    pub ratio: f64,
 }
 
 impl ChannelSetup {
@@ -143,6 +162,11 @@ pub(crate) struct Setup {
     pub ridge: Vec<f64>,
     /// KPI scale per geo (mean KPI in the fit window).
     pub kpi_scale: Vec<f64>,
+    /// The pooled ROI prior, if any channel takes it.
+    pub pool: Option<Pool>,
+    /// Integrate the linear coefficients out (Laplace): the objective is the marginal
+    /// posterior of the nonlinear parameters, not the joint mode.
+    pub laplace: bool,
 }
 
 /// Result of one evaluation.
@@ -184,20 +208,40 @@ impl Setup {
         o
     }
 
-    /// Prior sds on the unconstrained scale.
+    /// Prior sds on the unconstrained scale (channels, then the pool's two).
     pub fn prior_sd(&self) -> Vec<f64> {
-        self.channels
+        let mut v: Vec<f64> = self
+            .channels
             .iter()
             .flat_map(|c| c.boxes.iter().map(|b| b.sd))
-            .collect()
+            .collect();
+        if let Some(p) = &self.pool {
+            v.push(p.share.sd);
+        }
+        v
     }
 
-    /// Unconstrained prior centres.
+    /// Unconstrained prior centres (channels, then the pool's two).
     pub fn prior_center(&self) -> Vec<f64> {
-        self.channels
+        let mut v: Vec<f64> = self
+            .channels
             .iter()
             .flat_map(|c| c.boxes.iter().map(|b| b.to_unconstrained(b.center)))
-            .collect()
+            .collect();
+        if let Some(p) = &self.pool {
+            v.push(p.share.to_unconstrained(p.share.center));
+        }
+        v
+    }
+
+    /// The pool's level `m`, spread `r` and `dm/du_share` at unconstrained `u`.
+    pub fn pool_at(&self, u: &[f64]) -> Option<(f64, f64, f64)> {
+        let p = self.pool.as_ref()?;
+        let us = u[self.offsets()[self.channels.len()]];
+        let sg = 1.0 / (1.0 + (-us).exp());
+        let share = p.share.from_unconstrained(us);
+        let dshare = (p.share.hi - p.share.lo) * sg * (1.0 - sg);
+        Some((share * p.kpi_per_spend, p.ratio, dshare * p.kpi_per_spend))
     }
 
     /// Sum of `kpi_scale[g] · column[g, t]` (the unscaled column total).
@@ -268,9 +312,14 @@ impl Problem<'_> {
             a.add_diag(i, *r);
         }
         // ROI priors: (β S/spend − m)² / (2 sd²) in objective units → ridge in SSE units.
+        let pool = s.pool_at(u);
         let mut roi_terms = vec![None; nc];
         for (c, ch) in s.channels.iter().enumerate() {
-            if let (Some(mut pr), true) = (ch.roi_prior, ch.spend > 0.0) {
+            let prior = match (ch.pooled, pool) {
+                (true, Some((m, r, _))) => Some(Prior { mean: m, sd: r * m }),
+                _ => ch.roi_prior,
+            };
+            if let (Some(mut pr), true) = (prior, ch.spend > 0.0) {
                 pr.mean += pr.sd * self.roi_shift[c];
                 let k = s.kpi_total(&cols[c]) / ch.spend;
                 if k > 0.0 {
@@ -283,6 +332,22 @@ impl Problem<'_> {
         }
         let nonneg: Vec<bool> = (0..p).map(|i| i >= pb).collect();
         let beta = nnls_gram(&a, &b, &nonneg)?;
+        // Laplace term: β is integrated out, adding ½ ln det A (A/σ² is β's posterior
+        // precision; σ² is fixed within a problem) and each ROI prior's normaliser
+        // ln(sd_c / k_c). `ainv[c]` is row `pb + c` of A⁻¹.
+        let (logdet, ainv) = if s.laplace {
+            let chol = Cholesky::factor(&a)?;
+            let rows: Vec<Vec<f64>> = (0..nc)
+                .map(|c| {
+                    let mut e = vec![0.0; p];
+                    e[pb + c] = 1.0;
+                    chol.solve(&e)
+                })
+                .collect();
+            (chol.logdet(), rows)
+        } else {
+            (0.0, Vec::new())
+        };
         let mut r = self.y.clone();
         for (i, col) in s.base.iter().enumerate() {
             let bi = beta[i];
@@ -299,9 +364,26 @@ impl Problem<'_> {
         let sse: f64 = r.iter().map(|v| v * v).sum();
         let mut pen: f64 = s.ridge.iter().zip(&beta).map(|(l, b)| l * b * b).sum();
         let mut roi_pen = 0.0;
+        // Pooled channels: ∂/∂m of (R − m(1 + r z))²/(2r²m²), and with the Laplace term
+        // of ln(r m) + ½ ln det A (through λ_c = σ²k²/(r m)², ∂λ/∂m = −2λ/m).
+        let mut d_m = 0.0;
+        let lap = if s.laplace { 1.0 } else { 0.0 };
         for (c, t) in roi_terms.iter().enumerate() {
             if let Some((k, pr)) = t {
-                roi_pen += (beta[pb + c] * k - pr.mean).powi(2) / (2.0 * pr.sd * pr.sd);
+                let e = beta[pb + c] * k - pr.mean;
+                roi_pen += e * e / (2.0 * pr.sd * pr.sd);
+                roi_pen += lap * (pr.sd / k).ln();
+                if let (true, Some((m, r, _))) = (s.channels[c].pooled, pool) {
+                    let z = self.roi_shift[c];
+                    let v = r * r * m * m;
+                    let lam = self.sigma2 * k * k / v;
+                    let h = if s.laplace {
+                        ainv[c][pb + c] * lam
+                    } else {
+                        0.0
+                    };
+                    d_m += -e * (1.0 + r * z) / v - e * e / (v * m) + lap / m - h / m;
+                }
             }
         }
         pen /= 2.0 * self.sigma2;
@@ -313,7 +395,7 @@ impl Problem<'_> {
             .zip(&usd)
             .map(|((x, c), sd)| 0.5 * ((x - c) / sd).powi(2))
             .sum();
-        let f = sse / (2.0 * self.sigma2) + pen + roi_pen + prior;
+        let f = sse / (2.0 * self.sigma2) + pen + roi_pen + prior + 0.5 * logdet;
         if !f.is_finite() {
             return None;
         }
@@ -324,6 +406,25 @@ impl Problem<'_> {
                 for (k, d) in jacs[c].iter().enumerate() {
                     let gi = off[c] + k;
                     grad[gi] = (u[gi] - u0[gi]) / (usd[gi] * usd[gi]);
+                    if s.laplace {
+                        // ½ tr(A⁻¹ ∂A): ∂A has x_j·d in row and column pb + c, and
+                        // 2 x_c·d + ∂λ_c on the diagonal.
+                        let row = &ainv[c];
+                        let mut t: f64 = s.base.iter().zip(row).map(|(x, a)| a * dot(x, d)).sum();
+                        t += cols
+                            .iter()
+                            .enumerate()
+                            .map(|(j, x)| row[pb + j] * dot(x, d))
+                            .sum::<f64>();
+                        if let Some((kk, pr)) = roi_terms[c] {
+                            let dk = s.kpi_total(d) / ch.spend;
+                            let dlam = 2.0 * self.sigma2 * kk * dk / (pr.sd * pr.sd);
+                            t += 0.5 * row[pb + c] * dlam;
+                            // −ln k_c of the prior's normaliser.
+                            grad[gi] -= dk / kk;
+                        }
+                        grad[gi] += t;
+                    }
                     if bc == 0.0 {
                         continue;
                     }
@@ -333,6 +434,10 @@ impl Problem<'_> {
                         grad[gi] += (bc * kk - pr.mean) / (pr.sd * pr.sd) * bc * dk;
                     }
                 }
+            }
+            if let Some((_, _, dm_du)) = pool {
+                let at = off[nc];
+                grad[at] = (u[at] - u0[at]) / (usd[at] * usd[at]) + d_m * dm_du;
             }
         }
         Some(Eval { f, grad, beta, sse })
@@ -366,28 +471,34 @@ mod tests {
         let base = crate::design::Baseline::new(&ds, &spec.spec().seasonality, 0, t1);
         let (setup, y) =
             crate::fit::build_setup(&spec, &ds, &base, 0, t1, &crate::observe::Silent).unwrap();
-        let p = setup.problem(y, 0.01);
-        let u: Vec<f64> = setup
-            .prior_center()
-            .iter()
-            .enumerate()
-            .map(|(i, c)| c + 0.3 * ((i % 3) as f64 - 1.0))
-            .collect();
-        let e = p.eval(&u, true).unwrap();
-        for i in 0..u.len() {
-            let h = 1e-5;
-            let mut up = u.clone();
-            up[i] += h;
-            let fp = p.eval(&up, false).unwrap().f;
-            up[i] -= 2.0 * h;
-            let fm = p.eval(&up, false).unwrap().f;
-            let fd = (fp - fm) / (2.0 * h);
-            assert!(
-                (e.grad[i] - fd).abs() <= 1e-4 * (1.0 + fd.abs()),
-                "param {i}: analytic {} vs fd {}",
-                e.grad[i],
-                fd
-            );
+        for laplace in [false, true] {
+            let setup = super::Setup {
+                laplace,
+                ..setup.clone()
+            };
+            let p = setup.problem(y.clone(), 0.01);
+            let u: Vec<f64> = setup
+                .prior_center()
+                .iter()
+                .enumerate()
+                .map(|(i, c)| c + 0.3 * ((i % 3) as f64 - 1.0))
+                .collect();
+            let e = p.eval(&u, true).unwrap();
+            for i in 0..u.len() {
+                let h = 1e-5;
+                let mut up = u.clone();
+                up[i] += h;
+                let fp = p.eval(&up, false).unwrap().f;
+                up[i] -= 2.0 * h;
+                let fm = p.eval(&up, false).unwrap().f;
+                let fd = (fp - fm) / (2.0 * h);
+                assert!(
+                    (e.grad[i] - fd).abs() <= 1e-4 * (1.0 + fd.abs()),
+                    "param {i}: analytic {} vs fd {}",
+                    e.grad[i],
+                    fd
+                );
+            }
         }
     }
 }
