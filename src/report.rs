@@ -178,6 +178,19 @@ pub fn recommendation_table(r: &crate::optimize::Recommendation) -> String {
     if let Some(m) = &r.message {
         let _ = writeln!(o, "note: {m}");
     }
+    let v = &r.versus_reference;
+    let _ = writeln!(
+        o,
+        "against keeping each channel at its reference spend: {}{} [{}, {}]{}",
+        if v.expected_gain >= 0.0 { "+" } else { "−" },
+        money(v.expected_gain.abs()),
+        money(v.gain_interval[0]),
+        money(v.gain_interval[1]),
+        match v.probability_better {
+            Some(p) => format!(", better in {:.0}% of draws", 100.0 * p),
+            None => String::new(),
+        }
+    );
     let _ = writeln!(
         o,
         "{:<16} {:>10} {:>12} {:>10} {:>12} {:>7} {:>9} {:>8}",

@@ -79,6 +79,13 @@ fn constraints_hold_and_the_plan_replays() {
     let total: f64 = free.channels.iter().map(|c| c.recommended_spend).sum();
     assert!((total - 1.0e6).abs() < 1e-6 * 1.0e6);
     assert_eq!(free.schema_version, 1);
+    // Against the reference split, paired over draws: the optimum of the mean curve never
+    // loses in expectation, and the share of winning draws is a probability.
+    let v = &free.versus_reference;
+    assert!(v.expected_gain >= -1e-6 * free.expected_kpi, "{v:?}");
+    assert!(v.gain_interval[0] <= v.expected_gain && v.expected_gain <= v.gain_interval[1]);
+    let p = v.probability_better.unwrap();
+    assert!((0.0..=1.0).contains(&p), "{p}");
     assert_eq!(free.mode, "fixed_budget");
     // The dual bound certifies the answer to within 1% of the media KPI (the gap is the
     // curves' non-concavity, not slack in the solution: see tests/optimize.rs).

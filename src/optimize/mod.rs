@@ -528,6 +528,19 @@ pub struct KpiDistribution {
     pub quantiles: Vec<Quantile>,
 }
 
+/// A plan against the reference split (each channel at its reference spend), paired over
+/// the uncertainty draws: the same draw scores both plans.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Versus {
+    /// Expected KPI gain over the reference (same view as `expected_kpi`).
+    pub expected_gain: f64,
+    /// Interval of the gain over draws.
+    pub gain_interval: [f64; 2],
+    /// Share of draws in which the plan's KPI beats the reference's (ties count half);
+    /// null without draws.
+    pub probability_better: Option<f64>,
+}
+
 /// One quantile of a distribution.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Quantile {
@@ -589,6 +602,8 @@ pub struct Recommendation {
     pub kpi_distribution: KpiDistribution,
     /// Expected KPI keeping every channel at its reference spend.
     pub reference_kpi: f64,
+    /// The recommendation against the reference split, paired over draws.
+    pub versus_reference: Versus,
     /// Target (target KPI mode) or threshold (target efficiency).
     pub target: Option<f64>,
     /// Per channel.
@@ -1048,8 +1063,8 @@ fn optimize_with(p: &Planner, req: &ValidRequest) -> Result<Recommendation, Opti
         .map(|s| fixed_sets[s] + contrib.iter().map(|c| c[s].0).sum::<f64>())
         .collect();
     let expected_kpi = aggregate(ev, &total_sets);
-    let reference_kpi = {
-        let per: Vec<f64> = (0..n_sets)
+    let reference_sets: Vec<f64> = {
+        (0..n_sets)
             .map(|s| {
                 fixed_sets[s]
                     + responses
@@ -1058,8 +1073,35 @@ fn optimize_with(p: &Planner, req: &ValidRequest) -> Result<Recommendation, Opti
                         .map(|(r, &x)| r.sets[s].value_and_slope(x).0)
                         .sum::<f64>()
             })
+            .collect()
+    };
+    let reference_kpi = aggregate(ev, &reference_sets);
+    let versus_reference = {
+        let gains: Vec<f64> = total_sets
+            .iter()
+            .zip(&reference_sets)
+            .map(|(a, b)| a - b)
             .collect();
-        aggregate(ev, &per)
+        let expected = aggregate(ev, &gains);
+        let d = &gains[1..];
+        let tie = 1e-9 * reference_kpi.abs().max(1.0);
+        Versus {
+            expected_gain: expected,
+            gain_interval: interval(d, mass, expected),
+            probability_better: (!d.is_empty()).then(|| {
+                let wins: f64 = d
+                    .iter()
+                    .map(|g| {
+                        if g.abs() <= tie {
+                            0.5
+                        } else {
+                            f64::from(*g > 0.0)
+                        }
+                    })
+                    .sum();
+                wins / d.len() as f64
+            }),
+        }
     };
     let draws_of = |v: &[f64]| v[1..].to_vec();
     let tol = 1e-7 * span.max(1.0);
@@ -1188,6 +1230,7 @@ fn optimize_with(p: &Planner, req: &ValidRequest) -> Result<Recommendation, Opti
         expected_kpi_interval: interval(&draws, mass, expected_kpi),
         kpi_distribution: dist,
         reference_kpi,
+        versus_reference,
         target,
         channels,
         certificate,
