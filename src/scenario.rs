@@ -21,6 +21,16 @@ use crate::transform::{adstock::convolve, Saturation};
 /// Longest horizon or plan accepted (ten years of weeks).
 pub const MAX_HORIZON: usize = 520;
 
+/// A planning horizon must be 1..=[`MAX_HORIZON`] periods.
+pub fn check_horizon(horizon: usize) -> Result<(), String> {
+    if horizon == 0 || horizon > MAX_HORIZON {
+        return Err(format!(
+            "horizon must be 1..={MAX_HORIZON} periods (got {horizon})"
+        ));
+    }
+    Ok(())
+}
+
 /// Periods used for "recent" levels.
 const RECENT: usize = 13;
 
@@ -416,11 +426,7 @@ impl Plan {
         horizon: usize,
         flighting: Flighting,
     ) -> Result<Plan, ScenarioError> {
-        if horizon == 0 || horizon > MAX_HORIZON {
-            return Err(ScenarioError::Request(format!(
-                "horizon must be 1..={MAX_HORIZON} periods (got {horizon})"
-            )));
-        }
+        check_horizon(horizon).map_err(ScenarioError::Request)?;
         Ok(Plan::from_totals(model, totals, horizon, flighting))
     }
 

@@ -25,6 +25,11 @@ fn load(path: &Path) -> Result<Model, Error> {
     Ok(Model::load(path)?)
 }
 
+/// Future controls from `--controls`, if given.
+fn future_controls(path: Option<&Path>, m: &Model) -> Result<Option<FutureControls>, Error> {
+    Ok(path.map(|p| FutureControls::read(p, m)).transpose()?)
+}
+
 fn write_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |source| Error::Write {
         path: path.to_path_buf(),
@@ -114,10 +119,7 @@ pub fn decompose(a: DecomposeArgs) -> anyhow::Result<()> {
 
 pub fn scenario(a: ScenarioArgs) -> anyhow::Result<()> {
     let m = load(&a.model)?;
-    let controls = match &a.controls {
-        Some(p) => Some(FutureControls::read(p, &m).map_err(Error::from)?),
-        None => None,
-    };
+    let controls = future_controls(a.controls.as_deref(), &m)?;
     let base = match (&a.plan, &a.totals) {
         (Some(path), _) => (stem(path), Plan::read(path, &m).map_err(Error::from)?),
         (None, Some(path)) => {
@@ -211,10 +213,7 @@ fn optimize_request(a: &OptimizeArgs) -> anyhow::Result<Request> {
 pub fn optimize(a: OptimizeArgs) -> anyhow::Result<()> {
     let req = optimize_request(&a)?.validate().map_err(Error::from)?;
     let m = load(&a.model)?;
-    let controls = match &a.controls {
-        Some(p) => Some(FutureControls::read(p, &m).map_err(Error::from)?),
-        None => None,
-    };
+    let controls = future_controls(a.controls.as_deref(), &m)?;
     let rec = Planner::with_controls(&m, req.horizon(), req.count_tail(), controls.as_ref())
         .optimize(&req)
         .map_err(Error::from)?;

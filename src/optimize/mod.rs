@@ -756,12 +756,7 @@ pub fn optimize(model: &Model, req: &Request) -> Result<Recommendation, Optimize
 /// Check a resolved request's values (before any work).
 fn check(req: &ValidRequest) -> Result<(), OptimizeError> {
     let bad = |m: String| Err(OptimizeError::Invalid(m));
-    if req.horizon == 0 || req.horizon > MAX_HORIZON {
-        return bad(format!(
-            "horizon must be 1..={MAX_HORIZON} periods (got {})",
-            req.horizon
-        ));
-    }
+    crate::scenario::check_horizon(req.horizon).map_err(OptimizeError::Invalid)?;
     let pos = |v: f64| v.is_finite() && v >= 0.0;
     match req.goal {
         Goal::FixedBudget { budget } if !pos(budget) => {
