@@ -158,12 +158,25 @@ pub struct ChannelSummary {
     pub mroi: Option<f64>,
     /// Interval for mROI.
     pub mroi_interval: Option<[f64; 2]>,
-    /// Cost per KPI unit (conversions KPIs): spend / contribution.
+    /// Cost per KPI unit (conversions KPIs): spend / contribution; null when the
+    /// contribution is not positive.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpa: Option<f64>,
-    /// Interval for CPA.
+    /// Interval for CPA: spend over the contribution interval, reversed, so the two agree
+    /// exactly; the upper end is null (unbounded) when the contribution interval reaches 0.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub cpa_interval: Option<[f64; 2]>,
+    pub cpa_interval: Option<[Option<f64>; 2]>,
+    /// Marginal CPA (conversions KPIs): extra spend per extra KPI unit at the margin,
+    /// `1 / mROI`; null when the mROI is not positive.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub marginal_cpa: Option<f64>,
+    /// Interval for the marginal CPA: `1 /` the mROI interval, reversed; the upper end is
+    /// null (unbounded) when the mROI interval reaches 0.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub marginal_cpa_interval: Option<[Option<f64>; 2]>,
+    /// The ROI prior and how far the data moved it (paid channels fitted under a prior).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prior: Option<PriorCheck>,
     /// Revenue ROI when the spec gives revenue per KPI unit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revenue_roi: Option<f64>,
@@ -175,6 +188,67 @@ pub struct ChannelSummary {
     pub adstock: crate::transform::Adstock,
     /// Fitted saturation (input relative to `input_scale`).
     pub saturation: crate::transform::Saturation,
+}
+
+/// Below this posterior contraction a prior counts as driving the estimate.
+pub const PRIOR_DRIVEN_CONTRACTION: f64 = 0.2;
+
+/// How far the data moved a channel's ROI prior: the posterior contraction
+/// `1 − var_post / var_prior` (0: the data taught nothing; 1: the data alone decide) and
+/// the shift `(ROI − prior mean) / prior sd`, with the posterior sd taken over the
+/// uncertainty draws.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PriorCheck {
+    /// Where the prior came from.
+    pub source: crate::model::PriorSource,
+    /// Prior mean of the ROI (for a pooled prior, its fitted level).
+    pub prior_mean: f64,
+    /// Prior sd of the ROI.
+    pub prior_sd: f64,
+    /// Standard deviation of the ROI over the draws (null without draws).
+    pub posterior_sd: Option<f64>,
+    /// `1 − (posterior_sd / prior_sd)²` (null without draws).
+    pub contraction: Option<f64>,
+    /// `(ROI − prior_mean) / prior_sd`.
+    pub shift: f64,
+    /// The data barely moved the prior: contraction below
+    /// [`PRIOR_DRIVEN_CONTRACTION`] and the estimate within one prior sd of its mean.
+    pub prior_driven: bool,
+}
+
+impl PriorCheck {
+    fn new(p: &crate::model::RoiPrior, roi: f64, roi_draws: &[f64]) -> Self {
+        let posterior_sd = sd(roi_draws);
+        let contraction = posterior_sd.map(|s| 1.0 - (s / p.sd).powi(2));
+        let shift = (roi - p.mean) / p.sd;
+        PriorCheck {
+            source: p.source,
+            prior_mean: p.mean,
+            prior_sd: p.sd,
+            posterior_sd,
+            contraction,
+            shift,
+            prior_driven: contraction.is_some_and(|c| c < PRIOR_DRIVEN_CONTRACTION)
+                && shift.abs() < 1.0,
+        }
+    }
+}
+
+/// Sample standard deviation of the finite values (None for fewer than two).
+fn sd(v: &[f64]) -> Option<f64> {
+    let x: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+    if x.len() < 2 {
+        return None;
+    }
+    let m = x.iter().sum::<f64>() / x.len() as f64;
+    Some((x.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (x.len() - 1) as f64).sqrt())
+}
+
+/// `numerator / x` over an interval of `x`, reversed: `[num/hi, num/lo]`, each end null
+/// when its denominator is not positive (the ratio is unbounded there).
+fn reciprocal_interval(numerator: f64, iv: [f64; 2]) -> [Option<f64>; 2] {
+    let r = |x: f64| (x > 0.0).then(|| numerator / x);
+    [r(iv[1]), r(iv[0])]
 }
 
 /// In-sample fit figures.
@@ -225,6 +299,37 @@ pub struct Summary {
     pub seed: u64,
     /// Which model this summarises.
     pub model: crate::model::Lineage,
+    /// Findings a reader should not miss: estimates the prior drives, a weak fit.
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+/// Below this in-sample R² the summary warns that the model explains little of the KPI.
+pub const LOW_R2: f64 = 0.5;
+
+/// The summary's warnings (see [`Summary::warnings`]).
+fn summary_warnings(channels: &[ChannelSummary], fit: &FitSummary) -> Vec<String> {
+    let mut w: Vec<String> = channels
+        .iter()
+        .filter_map(|c| {
+            let p = c.prior.as_ref().filter(|p| p.prior_driven)?;
+            Some(format!(
+                "the data barely move the ROI prior of `{}` (prior {:.3} ± {:.3}, estimate {:.3}, posterior contraction {:.0}%): its ROI mostly repeats the prior; a lift test or more spend variation would pin it down",
+                c.name,
+                p.prior_mean,
+                p.prior_sd,
+                c.roi.unwrap_or(f64::NAN),
+                100.0 * p.contraction.unwrap_or(0.0)
+            ))
+        })
+        .collect();
+    if fit.r2 < LOW_R2 {
+        w.push(format!(
+            "in-sample R² is {:.2}: the model explains little of the KPI; check for missing controls, events or a wrong KPI column before trusting the channel figures",
+            fit.r2
+        ));
+    }
+    w
 }
 
 /// Summarise a fitted model.
@@ -256,7 +361,7 @@ pub fn summarize(model: &Model) -> Summary {
         num / kpi.sum_over(w.clone())
     });
     let conversions = model.kpi_kind() == KpiKind::Conversions;
-    let channels = model
+    let channels: Vec<ChannelSummary> = model
         .channels
         .iter()
         .enumerate()
@@ -268,25 +373,34 @@ pub fn summarize(model: &Model) -> Summary {
             let iv = |f: &dyn Fn(&Metrics) -> Option<f64>| -> Option<[f64; 2]> {
                 f(&m).map(|p| interval(&col(f), mass, p))
             };
-            let cpa = |x: &Metrics| {
-                (x.spend > 0.0 && x.contribution > 0.0).then(|| x.spend / x.contribution)
-            };
+            let contribution_interval =
+                interval(&col(&|x| Some(x.contribution)), mass, m.contribution);
+            let roi = m.roi();
+            let mroi = m.step_mroi();
+            let mroi_interval = iv(&|x| x.step_mroi());
+            let paid_conv = conversions && m.spend > 0.0;
             ChannelSummary {
                 name: info.name.clone(),
                 paid: info.paid,
                 spend: m.spend,
                 contribution: m.contribution,
-                contribution_interval: interval(
-                    &col(&|x| Some(x.contribution)),
-                    mass,
-                    m.contribution,
-                ),
-                roi: m.roi(),
+                contribution_interval,
+                roi,
                 roi_interval: iv(&|x| x.roi()),
-                mroi: m.step_mroi(),
-                mroi_interval: iv(&|x| x.step_mroi()),
-                cpa: if conversions { cpa(&m) } else { None },
-                cpa_interval: if conversions { iv(&cpa) } else { None },
+                mroi,
+                mroi_interval,
+                cpa: (paid_conv && m.contribution > 0.0).then(|| m.spend / m.contribution),
+                cpa_interval: paid_conv
+                    .then(|| reciprocal_interval(m.spend, contribution_interval)),
+                marginal_cpa: mroi.filter(|v| paid_conv && *v > 0.0).map(|v| 1.0 / v),
+                marginal_cpa_interval: mroi_interval
+                    .filter(|_| paid_conv)
+                    .map(|iv| reciprocal_interval(1.0, iv)),
+                prior: info
+                    .roi_prior
+                    .as_ref()
+                    .zip(roi)
+                    .map(|(p, r)| PriorCheck::new(p, r, &col(&|x| x.roi()))),
                 revenue_roi: rpk.and_then(|r| m.roi().map(|v| v * r)),
                 spend_share: if total_spend > 0.0 {
                     m.spend / total_spend
@@ -305,7 +419,14 @@ pub fn summarize(model: &Model) -> Summary {
         .collect();
     let share_draws: Vec<f64> = draws.iter().map(|d| share(d)).collect();
     let d = &model.diagnostics;
+    let fit = FitSummary {
+        r2: d.fit.r2,
+        mape: d.fit.mape,
+        nrmse: d.fit.nrmse,
+        durbin_watson: d.fit.durbin_watson,
+    };
     Summary {
+        warnings: summary_warnings(&channels, &fit),
         schema_version: SUMMARY_SCHEMA_VERSION,
         name: model.spec.name.clone(),
         kpi: model.spec.data.kpi.clone(),
@@ -319,12 +440,7 @@ pub fn summarize(model: &Model) -> Summary {
         media_share: share(&point),
         media_share_interval: interval(&share_draws, mass, share(&point)),
         channels,
-        fit: FitSummary {
-            r2: d.fit.r2,
-            mape: d.fit.mape,
-            nrmse: d.fit.nrmse,
-            durbin_watson: d.fit.durbin_watson,
-        },
+        fit,
         holdout: d.holdout.clone(),
         interval: mass,
         draws: model.draws.len(),
@@ -523,4 +639,41 @@ impl Decomposition {
 
 fn fmt(v: f64) -> String {
     format!("{v:.6}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{PriorSource, RoiPrior};
+
+    #[test]
+    fn reciprocal_interval_is_unbounded_at_zero() {
+        assert_eq!(
+            reciprocal_interval(10.0, [2.0, 5.0]),
+            [Some(2.0), Some(5.0)]
+        );
+        assert_eq!(reciprocal_interval(10.0, [0.0, 5.0]), [Some(2.0), None]);
+        assert_eq!(reciprocal_interval(10.0, [-1.0, 0.0]), [None, None]);
+    }
+
+    /// Prior 2 ± 1; draws 1, 2, 3 have sd 1: contraction 0, shift (2.5 − 2)/1 = 0.5.
+    #[test]
+    fn prior_check_hand_computed() {
+        let p = RoiPrior {
+            source: PriorSource::Pooled,
+            mean: 2.0,
+            sd: 1.0,
+        };
+        let c = PriorCheck::new(&p, 2.5, &[1.0, 2.0, 3.0]);
+        assert!((c.posterior_sd.unwrap() - 1.0).abs() < 1e-12);
+        assert!(c.contraction.unwrap().abs() < 1e-12);
+        assert!((c.shift - 0.5).abs() < 1e-12);
+        assert!(c.prior_driven);
+        // Draws with sd 0.5: contraction 0.75, not prior-driven.
+        let c = PriorCheck::new(&p, 2.5, &[1.5, 2.0, 2.5]);
+        assert!((c.contraction.unwrap() - 0.75).abs() < 1e-12);
+        assert!(!c.prior_driven);
+        // No draws: nothing to judge.
+        assert!(PriorCheck::new(&p, 2.5, &[]).contraction.is_none());
+    }
 }

@@ -18,6 +18,25 @@ fn money(v: f64) -> String {
     }
 }
 
+/// A number to 3 significant digits (at least 2 decimals below 100), so small CPAs and
+/// ROIs stay distinguishable.
+fn sig(v: f64) -> String {
+    let a = v.abs();
+    if !v.is_finite() {
+        return "—".into();
+    }
+    if a >= 100.0 || a == 0.0 {
+        return format!("{v:.0}");
+    }
+    let decimals = (2 - a.log10().floor() as i32).max(2) as usize;
+    format!("{v:.decimals$}")
+}
+
+/// [`sig`] or a dash for a missing value.
+fn opt(v: Option<f64>) -> String {
+    v.map(sig).unwrap_or_else(|| "—".into())
+}
+
 /// The summary as a table: channel, spend, contribution, ROI (or CPA) with interval, mROI.
 pub fn summary_table(s: &Summary) -> String {
     let mut o = String::new();
@@ -28,7 +47,11 @@ pub fn summary_table(s: &Summary) -> String {
         "{} — KPI `{}`, {} periods × {} geo(s), window {} .. {}",
         s.name, s.kpi, s.fit_periods, s.geos, s.fit_window[0], s.fit_window[1]
     );
-    let eff = if conv { "CPA" } else { "ROI" };
+    let (eff, marg) = if conv {
+        ("CPA", "mCPA")
+    } else {
+        ("ROI", "mROI")
+    };
     let _ = writeln!(
         o,
         "{:<16} {:>10} {:>12} {:>8} {:>21} {:>8}",
@@ -37,31 +60,37 @@ pub fn summary_table(s: &Summary) -> String {
         "contribution",
         eff,
         format!("{pct:.0}% interval"),
-        "mROI"
+        marg
     );
     for c in &s.channels {
-        let (e, iv) = if conv {
-            (c.cpa, c.cpa_interval)
+        let (e, iv, m) = if conv {
+            (c.cpa, c.cpa_interval, c.marginal_cpa)
         } else {
-            (c.roi, c.roi_interval)
+            (
+                c.roi,
+                c.roi_interval.map(|[a, b]| [Some(a), Some(b)]),
+                c.mroi,
+            )
         };
-        let e = e.map(|v| format!("{v:.2}")).unwrap_or_else(|| "—".into());
-        let iv = iv
-            .map(|[a, b]| format!("[{a:.2}, {b:.2}]"))
-            .unwrap_or_else(|| "(organic)".into());
-        let m = c
-            .mroi
-            .map(|v| format!("{v:.2}"))
-            .unwrap_or_else(|| "—".into());
+        let iv = match (c.paid, iv) {
+            (false, _) => "(organic)".into(),
+            (true, Some([a, b])) => format!(
+                "[{}, {}{}",
+                a.map(sig).unwrap_or_else(|| "∞".into()),
+                b.map(sig).unwrap_or_else(|| "∞".into()),
+                if b.is_some() { "]" } else { ")" }
+            ),
+            (true, None) => "—".into(),
+        };
         let _ = writeln!(
             o,
             "{:<16} {:>10} {:>12} {:>8} {:>21} {:>8}",
             c.name,
             money(c.spend),
             money(c.contribution),
-            e,
+            opt(e),
             iv,
-            m
+            opt(m)
         );
     }
     let _ = writeln!(
@@ -81,6 +110,9 @@ pub fn summary_table(s: &Summary) -> String {
             h.periods,
             100.0 * h.mape
         );
+    }
+    for w in &s.warnings {
+        let _ = writeln!(o, "warning: {w}");
     }
     o
 }
@@ -197,6 +229,13 @@ pub fn recommendation_table(r: &crate::optimize::Recommendation) -> String {
         "channel", "reference", "recommended", "change", "contribution", "mROI", "status", "shadow"
     );
     for c in &r.channels {
+        let mut notes = Vec::new();
+        if c.beyond_history {
+            notes.push("beyond observed spend".to_string());
+        }
+        if let (true, Some(p)) = (c.unsupported_move, c.move_support) {
+            notes.push(format!("move pays in only {:.0}% of draws", 100.0 * p));
+        }
         let _ = writeln!(
             o,
             "{:<16} {:>10} {:>12} {:>10} {:>12} {:>7.2} {:>9} {:>8}{}",
@@ -210,11 +249,18 @@ pub fn recommendation_table(r: &crate::optimize::Recommendation) -> String {
             c.shadow_price
                 .map(|v| format!("{v:.3}"))
                 .unwrap_or_else(|| "—".into()),
-            if c.beyond_history {
-                "  (beyond observed spend)"
+            if notes.is_empty() {
+                String::new()
             } else {
-                ""
+                format!("  ({})", notes.join("; "))
             }
+        );
+    }
+    if r.channels.iter().any(|c| c.unsupported_move) {
+        let _ = writeln!(
+            o,
+            "warning: the posterior cannot back every move (a move counts as backed when it pays in {:.0}% of draws); bound those channels with --within, --min or --max",
+            100.0 * crate::optimize::MOVE_SUPPORT
         );
     }
     let cert = &r.certificate;

@@ -353,3 +353,52 @@ fn same_seed_same_answer() {
     };
     assert_eq!(run("a"), run("b"));
 }
+
+/// A conversion KPI under `media_share_prior = 0` (no ROI prior): every paid channel
+/// keeps a CPA interval (never labelled organic), the CPA interval is spend over the
+/// contribution interval reversed (unbounded exactly when that interval reaches 0), and
+/// the marginal CPA is 1 / mROI.
+#[test]
+fn conversion_kpi_reports_consistent_cpa_and_never_calls_paid_organic() {
+    let dir = tempfile::tempdir().unwrap();
+    simulate(dir.path(), "4");
+    let spec_path = dir.path().join("spec.toml");
+    let spec = std::fs::read_to_string(&spec_path)
+        .unwrap()
+        .replace("kpi_kind = \"revenue\"", "kpi_kind = \"conversions\"")
+        + "\n[fit]\nmedia_share_prior = 0\n";
+    std::fs::write(&spec_path, spec).unwrap();
+    let out = dir.path().join("fit");
+    let run = bin()
+        .args(["fit", spec_path.to_str().unwrap(), "--out"])
+        .arg(&out)
+        .args(["--draws", "60"])
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let table = String::from_utf8_lossy(&run.stdout);
+    assert!(table.contains("CPA") && table.contains("mCPA"), "{table}");
+    assert!(!table.contains("(organic)"), "{table}");
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    for c in s["channels"].as_array().unwrap() {
+        assert!(c.get("prior").is_none(), "no ROI prior was used: {c}");
+        let spend = c["spend"].as_f64().unwrap();
+        let [lo, hi] = [0, 1].map(|i| c["contribution_interval"][i].as_f64().unwrap());
+        let cpa = &c["cpa_interval"];
+        assert!(cpa.is_array(), "paid channel without CPA interval: {c}");
+        assert!((cpa[0].as_f64().unwrap() - spend / hi).abs() <= 1e-9 * spend / hi);
+        if lo > 0.0 {
+            assert!((cpa[1].as_f64().unwrap() - spend / lo).abs() <= 1e-9 * spend / lo);
+        } else {
+            assert!(cpa[1].is_null(), "{c}");
+        }
+        if let Some(m) = c["mroi"].as_f64().filter(|m| *m > 0.0) {
+            assert!((c["marginal_cpa"].as_f64().unwrap() * m - 1.0).abs() < 1e-9);
+        }
+    }
+}

@@ -21,7 +21,7 @@ use crate::design::Baseline;
 use crate::linalg::SymMat;
 use crate::model::{
     ChannelInfo, ChannelParams, Diagnostics, Fingerprint, FitStats, HoldoutStats, Model, Params,
-    MODEL_SCHEMA_VERSION,
+    PriorSource, RoiPrior, MODEL_SCHEMA_VERSION,
 };
 use crate::observe::{Event, Observer, Silent};
 use crate::spec::ValidSpec;
@@ -303,6 +303,29 @@ pub(crate) fn build_setup(
     ))
 }
 
+/// The ROI prior channel `ch` was fitted under, with a pooled level evaluated at `u`.
+fn roi_prior_at(setup: &Setup, ch: &ChannelSetup, u: &[f64], own: bool) -> Option<RoiPrior> {
+    if ch.spend <= 0.0 {
+        return None;
+    }
+    match (ch.pooled, setup.pool_at(u)) {
+        (true, Some((m, r, _))) => Some(RoiPrior {
+            source: PriorSource::Pooled,
+            mean: m,
+            sd: r * m,
+        }),
+        _ => ch.roi_prior.map(|p| RoiPrior {
+            source: if own {
+                PriorSource::Own
+            } else {
+                PriorSource::Fixed
+            },
+            mean: p.mean,
+            sd: p.sd,
+        }),
+    }
+}
+
 /// Turn an unconstrained optimum into model parameters.
 pub(crate) fn to_params(setup: &Setup, u: &[f64], beta: &[f64]) -> Params {
     let off = setup.offsets();
@@ -534,6 +557,7 @@ pub fn fit_observed(
                 name: cs.name.clone(),
                 paid: cs.is_paid(),
                 input_scale: ch.scales.clone(),
+                roi_prior: roi_prior_at(&setup, ch, &u, cs.roi_prior.is_some()),
             })
             .collect(),
         point,

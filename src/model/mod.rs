@@ -65,6 +65,34 @@ pub struct ChannelInfo {
     pub paid: bool,
     /// Per geo input scale (mean non-zero input in the fit window).
     pub input_scale: Vec<f64>,
+    /// The ROI prior the channel was fitted under (None: no ROI prior, e.g. organic or
+    /// `media_share_prior = 0`). Absent in artifacts from before it was recorded.
+    #[serde(default)]
+    pub roi_prior: Option<RoiPrior>,
+}
+
+/// Where a channel's ROI prior came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PriorSource {
+    /// The channel's own `roi_prior` in the spec.
+    Own,
+    /// The pooled prior whose level (the implied media share) was fitted with the model.
+    Pooled,
+    /// The fixed prior implied by `media_share_prior` (`roi_pooling = false`).
+    Fixed,
+}
+
+/// A channel's ROI prior, Normal(mean, sd²) on ROI (KPI per unit of spend); for a pooled
+/// prior the level at the point estimate.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RoiPrior {
+    /// Where it came from.
+    pub source: PriorSource,
+    /// Prior mean of the ROI.
+    pub mean: f64,
+    /// Prior standard deviation of the ROI.
+    pub sd: f64,
 }
 
 /// Identifies the data a model was fitted on.

@@ -69,6 +69,21 @@ pub(crate) fn check(m: &Model) -> Result<(), Invalid> {
                 "disagrees with whether the data has spend for the channel",
             );
         }
+        if let Some(p) = &info.roi_prior {
+            let f = format!("channels[{c}].roi_prior");
+            if !info.paid {
+                return bad(f, "an organic channel has no ROI prior");
+            }
+            if !(p.mean.is_finite() && p.sd.is_finite() && p.sd > 0.0) {
+                return bad(
+                    f,
+                    format!(
+                        "mean must be finite and sd finite and > 0, got mean {} sd {}",
+                        p.mean, p.sd
+                    ),
+                );
+            }
+        }
     }
     check_baseline(m)?;
     check_params("point", &m.point, m)?;
