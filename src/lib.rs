@@ -5,6 +5,7 @@
 
 pub mod analysis;
 pub mod attribution;
+pub mod crossval;
 pub mod data;
 pub mod design;
 pub mod fit;

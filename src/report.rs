@@ -274,3 +274,52 @@ pub fn recommendation_table(r: &crate::optimize::Recommendation) -> String {
     );
     o
 }
+
+/// Cross-validation folds as a table.
+pub fn crossval_table(cv: &crate::crossval::CrossValidation) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "{} — {} folds, {}-period horizon (rolling origin, expanding window)",
+        cv.name, cv.config.folds, cv.config.horizon
+    );
+    let _ = writeln!(
+        o,
+        "{:>4}  {:<23}  {:<23} {:>9} {:>8} {:>9} {:>7}",
+        "fold", "fitted", "scored", "MAPE", "bias", "fit MAPE", "media"
+    );
+    for f in &cv.folds {
+        let _ = writeln!(
+            o,
+            "{:>4}  {:<23}  {:<23} {:>8.2}% {:>+7.2}% {:>8.2}% {:>6.1}%",
+            f.fold,
+            format!("{} .. {}", f.train[0], f.train[1]),
+            format!("{} .. {}", f.test[0], f.test[1]),
+            100.0 * f.mape,
+            100.0 * f.bias,
+            100.0 * f.fit_mape,
+            100.0 * f.media_share
+        );
+    }
+    let _ = writeln!(
+        o,
+        "mean out-of-sample MAPE {:.2}% (worst fold {:.2}%), mean bias {:+.2}%",
+        100.0 * cv.mean_mape,
+        100.0 * cv.max_mape,
+        100.0 * cv.mean_bias
+    );
+    let spread: Vec<String> = cv
+        .roi_spread
+        .0
+        .iter()
+        .map(|(n, v)| format!("{n} {:.0}%", 100.0 * v))
+        .collect();
+    if !spread.is_empty() {
+        let _ = writeln!(
+            o,
+            "ROI range across folds, relative to its mean: {}",
+            spread.join(", ")
+        );
+    }
+    o
+}

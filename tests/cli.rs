@@ -402,3 +402,38 @@ fn conversion_kpi_reports_consistent_cpa_and_never_calls_paid_organic() {
         }
     }
 }
+
+/// Rolling-origin cross-validation: folds tile the last `folds × horizon` periods in
+/// order, each scored out of sample near the simulator's noise; too many folds for the
+/// data is a user error naming the flag.
+#[test]
+fn validate_scores_rolling_origins() {
+    let dir = tempfile::tempdir().unwrap();
+    simulate(dir.path(), "5");
+    let spec = dir.path().join("spec.toml");
+    let out = bin()
+        .args(["validate", spec.to_str().unwrap(), "--folds", "3"])
+        .args(["--horizon", "8", "--json", "-q"])
+        .output()
+        .unwrap();
+    let cv = common::ok_json(&out);
+    let folds = cv["folds"].as_array().unwrap();
+    assert_eq!(folds.len(), 3);
+    for w in folds.windows(2) {
+        assert!(w[0]["test"][1].as_str() < w[1]["test"][0].as_str());
+        assert!(w[0]["train"][1].as_str() < w[1]["train"][1].as_str());
+    }
+    // 104 weeks: the last fold scores the final 8 (2021-01-04 + 96 weeks onwards).
+    let last_test = folds[2]["test"][1].as_str().unwrap().to_string();
+    let data = std::fs::read_to_string(dir.path().join("data.csv")).unwrap();
+    let last_date = data.lines().last().unwrap().split(',').next().unwrap();
+    assert_eq!(last_test, last_date);
+    // Noise is 3% of the mean KPI: out-of-sample MAPE should sit near it.
+    let mean = cv["mean_mape"].as_f64().unwrap();
+    assert!(mean > 0.005 && mean < 0.08, "mean MAPE {mean}");
+    let err = bin()
+        .args(["validate", spec.to_str().unwrap(), "--folds", "10"])
+        .output()
+        .unwrap();
+    common::user_error(&err, &["10 folds", "at least 52"]);
+}

@@ -86,6 +86,17 @@ fn every_json_output_matches_its_schema() {
     };
     valid("summary", &file("summary.json"));
     valid("curves", &file("curves.json"));
+    let cv = json_of(&run(&[
+        "validate",
+        &spec,
+        "--folds",
+        "2",
+        "--horizon",
+        "8",
+        "-q",
+        "--json",
+    ]));
+    valid("crossval", &cv);
     let model = format!("{fit_dir}/model.json");
     valid(
         "decomposition",

@@ -307,6 +307,23 @@ pub fn simulate_journeys(a: SimulateJourneysArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+pub fn validate(a: ValidateArgs) -> anyhow::Result<()> {
+    let progress = Progress::new(a.quiet);
+    let spec = mixcast::ValidSpec::load(&a.spec).map_err(Error::from)?;
+    let ds = mixcast::load_dataset_observed(&spec, &progress).map_err(Error::from)?;
+    let cfg = mixcast::crossval::CrossValConfig {
+        folds: a.folds,
+        horizon: a.horizon,
+        seed: a.seed,
+    };
+    let cv = mixcast::crossval::cross_validate(&spec, &ds, &cfg, &progress).map_err(Error::from)?;
+    if a.json {
+        print_json(&cv)
+    } else {
+        print(&report::crossval_table(&cv))
+    }
+}
+
 pub fn recovery(a: RecoveryArgs) -> anyhow::Result<()> {
     if a.allocation {
         let risk = match a.risk {

@@ -52,6 +52,9 @@ enum Cmd {
     Attribute(AttributeArgs),
     /// Simulate journeys with known incremental channel effects.
     SimulateJourneys(SimulateJourneysArgs),
+    /// Rolling-origin cross-validation of a spec: refit on expanding windows and score
+    /// each next-horizon forecast (compare specs on out-of-sample accuracy).
+    Validate(ValidateArgs),
     /// Recovery study on the simulator: estimator vs truth vs oracle (JSON report).
     Recovery(RecoveryArgs),
     /// Fit the shipped sample model and print its summary.
@@ -339,6 +342,27 @@ pub struct SimulateJourneysArgs {
 }
 
 #[derive(Args)]
+pub struct ValidateArgs {
+    /// Model spec (TOML).
+    pub spec: PathBuf,
+    /// Folds (forecast origins), the last one scoring the final periods.
+    #[arg(long, default_value_t = 4)]
+    pub folds: usize,
+    /// Periods forecast and scored per fold.
+    #[arg(long, default_value_t = 13)]
+    pub horizon: usize,
+    /// Seed for each fold's restarts.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress output.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Args)]
 pub struct RecoveryArgs {
     /// Noise level.
     #[arg(long, default_value_t = 0.05)]
@@ -412,6 +436,7 @@ pub fn main() -> ExitCode {
         Cmd::Simulate(a) => commands::simulate(a),
         Cmd::Attribute(a) => commands::attribute(a),
         Cmd::SimulateJourneys(a) => commands::simulate_journeys(a),
+        Cmd::Validate(a) => commands::validate(a),
         Cmd::Recovery(a) => commands::recovery(a),
         Cmd::Demo(a) => commands::demo(a),
     };
