@@ -292,6 +292,10 @@ pub struct AllocationConfig {
     pub horizon: usize,
     /// Which view of the draws the optimizer uses.
     pub risk: Risk,
+    /// Draw each seed's truth from the broad ranges ([`SimConfig::broad`]; `channels` is
+    /// then drawn too).
+    #[serde(default)]
+    pub broad: bool,
 }
 
 impl Default for AllocationConfig {
@@ -303,6 +307,7 @@ impl Default for AllocationConfig {
             channels: 5,
             horizon: 13,
             risk: Risk::Mean,
+            broad: false,
         }
     }
 }
@@ -347,13 +352,20 @@ pub struct SeedRegret {
 pub fn run_allocation_study(cfg: &AllocationConfig) -> Result<AllocationReport, Error> {
     let mut per_seed = Vec::new();
     for seed in 1..=cfg.seeds {
-        let sim = simulate(&SimConfig {
-            channels: cfg.channels,
-            noise: cfg.noise,
-            holdout: 0,
-            seed,
-            truth: Default::default(),
-            ..Default::default()
+        let sim = simulate(&if cfg.broad {
+            SimConfig {
+                holdout: 0,
+                ..SimConfig::broad(seed, cfg.noise, 1)
+            }
+        } else {
+            SimConfig {
+                channels: cfg.channels,
+                noise: cfg.noise,
+                holdout: 0,
+                seed,
+                truth: Default::default(),
+                ..Default::default()
+            }
         });
         let (model, om, _) = fit_with_oracle(&sim, 0, seed, cfg.draws, None)?;
         let truth = sim.truth.true_model(&model);

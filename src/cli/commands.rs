@@ -337,6 +337,7 @@ pub fn recovery(a: RecoveryArgs) -> anyhow::Result<()> {
             draws: a.draws,
             channels: a.channels,
             risk,
+            broad: a.broad,
             ..Default::default()
         };
         return print_json(&mixcast::recovery::run_allocation_study(&cfg)?);
