@@ -25,6 +25,7 @@ fn bench_fit(c: &mut Criterion) {
                 holdout: 13,
                 seed: 1,
                 draws: Some(0),
+                ..Default::default()
             };
             fit(&spec, ds.clone(), &opts).expect("fit")
         })
@@ -35,6 +36,7 @@ fn bench_fit(c: &mut Criterion) {
                 holdout: 13,
                 seed: 1,
                 draws: Some(200),
+                ..Default::default()
             };
             fit(&spec, ds.clone(), &opts).expect("fit")
         })

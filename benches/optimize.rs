@@ -23,6 +23,7 @@ fn model(draws: usize) -> Model {
         holdout: 0,
         seed: 1,
         draws: Some(draws),
+        ..Default::default()
     };
     fit(&spec, ds, &opts).expect("fit")
 }

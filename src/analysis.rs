@@ -302,6 +302,61 @@ pub struct Summary {
     /// Findings a reader should not miss: estimates the prior drives, a weak fit.
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// Each lift test the fit was calibrated with, beside the lift the model implies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub experiments: Vec<ExperimentCheck>,
+}
+
+/// A lift test against the fitted model.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExperimentCheck {
+    /// Channel tested.
+    pub channel: String,
+    /// First period of the test window.
+    pub start: String,
+    /// Last period of the test window.
+    pub end: String,
+    /// `immediate` or `total`.
+    pub scope: crate::calibration::Scope,
+    /// Tested geo (null: national).
+    pub geo: Option<String>,
+    /// Measured lift.
+    pub lift: f64,
+    /// Its standard error.
+    pub se: f64,
+    /// Lift the fitted model implies.
+    pub implied: f64,
+    /// Interval of the implied lift over the draws.
+    pub implied_interval: [f64; 2],
+    /// `(implied − lift) / se`.
+    pub z: f64,
+}
+
+fn experiment_checks(model: &Model) -> Vec<ExperimentCheck> {
+    model
+        .experiments
+        .iter()
+        .map(|e| {
+            let implied = e.implied_lift(model, &model.point);
+            let d: Vec<f64> = model
+                .draws
+                .iter()
+                .map(|p| e.implied_lift(model, p))
+                .collect();
+            ExperimentCheck {
+                channel: e.channel_name.clone(),
+                start: e.start.to_string(),
+                end: e.end.to_string(),
+                scope: e.scope,
+                geo: e.geo.clone(),
+                lift: e.lift,
+                se: e.se,
+                implied,
+                implied_interval: interval(&d, model.interval, implied),
+                z: (implied - e.lift) / e.se,
+            }
+        })
+        .collect()
 }
 
 /// Below this in-sample R² the summary warns that the model explains little of the KPI.
@@ -427,6 +482,7 @@ pub fn summarize(model: &Model) -> Summary {
     };
     Summary {
         warnings: summary_warnings(&channels, &fit),
+        experiments: experiment_checks(model),
         schema_version: SUMMARY_SCHEMA_VERSION,
         name: model.spec.name.clone(),
         kpi: model.spec.data.kpi.clone(),

@@ -119,6 +119,7 @@ pub fn cross_validate(
             holdout: n - end,
             seed: cfg.seed,
             draws: Some(0),
+            ..Default::default()
         };
         let model = fit_observed(spec, ds.clone(), &opts, &Silent)?;
         let fitted = model.predict(&model.point, &model.dataset);

@@ -5,6 +5,7 @@
 
 pub mod analysis;
 pub mod attribution;
+pub mod calibration;
 pub mod crossval;
 pub mod data;
 pub mod design;
@@ -27,7 +28,7 @@ pub use analysis::{
     channel_metrics, decompose, response_curves, summarize, Decomposition, Summary,
 };
 pub use data::{load_dataset, load_dataset_observed, DataError, Dataset, Panel};
-pub use fit::{fit, fit_observed, FitError, FitOptions};
+pub use fit::{fit, fit_calibrated, fit_observed, FitError, FitOptions};
 pub use model::{Model, ModelError, Params};
 pub use simulate::{simulate, SimConfig, Simulation, Truth};
 pub use spec::{Spec, SpecError, ValidSpec};
@@ -74,6 +75,7 @@ impl Error {
             Error::Data(_) | Error::Fit(FitError::Data(_)) => "data",
             Error::Fit(FitError::BadInput(_)) => "request",
             Error::Fit(FitError::Numerical(_)) => "numerical",
+            Error::Fit(FitError::Experiments(_)) => "data",
             Error::Model(_) => "model",
             Error::Scenario(_) => "plan",
             Error::Optimize(_) => "request",
@@ -110,6 +112,12 @@ impl Error {
                 format!("{}: {field}", file(path))
             }
             Error::Model(ModelError::Io { path, .. }) => file(path),
+            Error::Fit(FitError::Experiments(e)) => match e {
+                calibration::ExperimentError::Io { path, .. } => file(path),
+                calibration::ExperimentError::Invalid {
+                    path, row, column, ..
+                } => format!("{}: row {row}, column {column}", file(path)),
+            },
             Error::Scenario(
                 scenario::ScenarioError::Io { path, .. }
                 | scenario::ScenarioError::Invalid { path, .. },
@@ -138,7 +146,9 @@ impl Error {
             | Error::Attribution(_)
             | Error::Scenario(_)
             | Error::Optimize(_) => true,
-            Error::Fit(FitError::Data(_)) | Error::Fit(FitError::BadInput(_)) => true,
+            Error::Fit(FitError::Data(_))
+            | Error::Fit(FitError::BadInput(_))
+            | Error::Fit(FitError::Experiments(_)) => true,
             Error::Fit(FitError::Numerical(_)) | Error::Write { .. } => false,
         }
     }

@@ -150,6 +150,22 @@ pub struct StudyReport {
     pub channels: Vec<ChannelRecovery>,
 }
 
+/// The spec and dataset of a simulation (written to a scratch folder and read back, so
+/// the study goes through the same loader as users).
+fn load_sim(
+    sim: &crate::Simulation,
+    seed: u64,
+) -> Result<(crate::ValidSpec, crate::Dataset), Error> {
+    let dir = std::env::temp_dir().join(format!(
+        "mixcast-study-{}-{seed}-{}",
+        std::process::id(),
+        sim.truth.config.noise
+    ));
+    let loaded = sim.load_from(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    loaded
+}
+
 /// A simulation fitted twice: by the estimator and by the oracle (true transforms, least
 /// squares on the linear part, no prior). Returns (model, oracle, seconds of the fit).
 fn fit_with_oracle(
@@ -159,14 +175,7 @@ fn fit_with_oracle(
     draws: usize,
     fit_settings: Option<&crate::spec::FitSpec>,
 ) -> Result<(crate::Model, crate::Model, f64), Error> {
-    let dir = std::env::temp_dir().join(format!(
-        "mixcast-study-{}-{seed}-{}",
-        std::process::id(),
-        sim.truth.config.noise
-    ));
-    let loaded = sim.load_from(&dir);
-    let _ = std::fs::remove_dir_all(&dir);
-    let (spec, ds) = loaded?;
+    let (spec, ds) = load_sim(sim, seed)?;
     let spec = match fit_settings {
         Some(f) => {
             let mut edited = spec.spec().clone();
@@ -179,6 +188,7 @@ fn fit_with_oracle(
         holdout,
         seed,
         draws: Some(draws),
+        ..Default::default()
     };
     let t = std::time::Instant::now();
     let model = fit(&spec, ds.clone(), &opts)?;
@@ -416,5 +426,196 @@ pub fn run_allocation_study(cfg: &AllocationConfig) -> Result<AllocationReport, 
         last_quarter_regret: mean(|r| r.last_quarter),
         even_regret: mean(|r| r.even),
         per_seed,
+    })
+}
+
+/// Settings of the calibration study.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CalibrationStudyConfig {
+    /// Noise level.
+    pub noise: f64,
+    /// Broad configurations `1..=seeds`.
+    pub seeds: u64,
+    /// Bootstrap draws per fit.
+    pub draws: usize,
+    /// Length of the lift test in periods.
+    pub test_weeks: usize,
+    /// Standard error of the test as a fraction of the true lift.
+    pub se_ratio: f64,
+    /// A channel counts as badly estimated above this relative ROI error.
+    pub bad_error: f64,
+}
+
+impl Default for CalibrationStudyConfig {
+    fn default() -> Self {
+        CalibrationStudyConfig {
+            noise: 0.05,
+            seeds: 20,
+            draws: 100,
+            test_weeks: 8,
+            se_ratio: 0.1,
+            bad_error: 0.3,
+        }
+    }
+}
+
+/// One configuration of the calibration study.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CalibrationCase {
+    /// Seed.
+    pub seed: u64,
+    /// The worst-estimated channel, which gets the test.
+    pub channel: String,
+    /// Its true ROI.
+    pub true_roi: f64,
+    /// Its ROI without and with the test.
+    pub roi: [f64; 2],
+    /// Its relative ROI error without and with the test.
+    pub error: [f64; 2],
+    /// Whether the true ROI is inside its interval without and with the test.
+    pub covered: [bool; 2],
+    /// Mean relative ROI error of the other channels without and with the test.
+    pub others_error: [f64; 2],
+    /// First and last date of the test window.
+    pub window: [String; 2],
+    /// True lift (the test's measurement) and its standard error.
+    pub lift: f64,
+}
+
+/// The calibration study: for each broad configuration, the channel whose ROI is worst
+/// estimated gets one lift test (its true lift over the `test_weeks` periods of its
+/// highest spend, `se = se_ratio × lift`), and the model is refitted with it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CalibrationReport {
+    /// Schema version.
+    pub schema_version: u32,
+    /// Settings.
+    pub config: CalibrationStudyConfig,
+    /// Cases whose worst channel was badly estimated (error above `bad_error`).
+    pub bad_cases: usize,
+    /// Of those, how many had the channel's error at least halved by the test.
+    pub halved: usize,
+    /// Median over bad cases of error with test / error without.
+    pub median_error_ratio: f64,
+    /// Mean relative ROI error of the other channels without and with the tests (bad
+    /// cases).
+    pub others_error: [f64; 2],
+    /// Tested channels' interval coverage without and with the test (bad cases).
+    pub coverage: [f64; 2],
+    /// Every configuration.
+    pub cases: Vec<CalibrationCase>,
+}
+
+/// Run the calibration study.
+pub fn run_calibration_study(cfg: &CalibrationStudyConfig) -> Result<CalibrationReport, Error> {
+    let mut cases = Vec::new();
+    for seed in 1..=cfg.seeds {
+        let sim = simulate(&SimConfig::broad(seed, cfg.noise, 1));
+        let (spec, ds) = load_sim(&sim, seed)?;
+        let opts = FitOptions {
+            holdout: sim.truth.config.holdout,
+            seed,
+            draws: Some(cfg.draws),
+            ..Default::default()
+        };
+        let before = fit(&spec, ds.clone(), &opts)?;
+        let truth = sim.truth.true_model(&before);
+        let rel = |m: &crate::Model| -> Vec<(f64, bool)> {
+            summarize(m)
+                .channels
+                .iter()
+                .zip(&sim.truth.channels)
+                .map(|(c, t)| {
+                    let roi = c.roi.unwrap_or(0.0);
+                    let [lo, hi] = c.roi_interval.unwrap_or([roi, roi]);
+                    ((roi - t.roi).abs() / t.roi, lo <= t.roi && t.roi <= hi)
+                })
+                .collect()
+        };
+        let eb = rel(&before);
+        let worst = (0..eb.len())
+            .max_by(|&a, &b| eb[a].0.total_cmp(&eb[b].0))
+            .unwrap_or(0);
+        let (t0, t1) = (before.fit_start, before.fit_end);
+        let w = cfg.test_weeks.clamp(1, t1 - t0);
+        let spend = ds.channels[worst]
+            .spend
+            .as_ref()
+            .expect("simulated channels are paid");
+        let start = (t0..=t1 - w)
+            .max_by(|&a, &b| {
+                let s = |x: usize| spend.series(0)[x..x + w].iter().sum::<f64>();
+                s(a).total_cmp(&s(b))
+            })
+            .unwrap_or(t0);
+        let mut test = crate::calibration::Experiment {
+            row: 2,
+            channel: worst,
+            channel_name: before.channels[worst].name.clone(),
+            start: ds.dates[start],
+            end: ds.dates[start + w - 1],
+            lift: 0.0,
+            se: 1.0,
+            scope: crate::calibration::Scope::Immediate,
+            geo: None,
+        };
+        test.lift = test.implied_lift(&truth, &truth.point);
+        test.se = (cfg.se_ratio * test.lift).max(1e-9);
+        let after = crate::fit::fit_calibrated(
+            &spec,
+            ds,
+            &opts,
+            vec![test.clone()],
+            &crate::observe::Silent,
+        )?;
+        let ea = rel(&after);
+        let others = |e: &[(f64, bool)]| {
+            let v: Vec<f64> = e
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != worst)
+                .map(|(_, x)| x.0)
+                .collect();
+            v.iter().sum::<f64>() / v.len().max(1) as f64
+        };
+        let roi_of = |m: &crate::Model| summarize(m).channels[worst].roi.unwrap_or(0.0);
+        cases.push(CalibrationCase {
+            seed,
+            channel: test.channel_name.clone(),
+            true_roi: sim.truth.channels[worst].roi,
+            roi: [roi_of(&before), roi_of(&after)],
+            error: [eb[worst].0, ea[worst].0],
+            covered: [eb[worst].1, ea[worst].1],
+            others_error: [others(&eb), others(&ea)],
+            window: [test.start.to_string(), test.end.to_string()],
+            lift: test.lift,
+        });
+    }
+    let bad: Vec<&CalibrationCase> = cases
+        .iter()
+        .filter(|c| c.error[0] > cfg.bad_error)
+        .collect();
+    let nb = bad.len().max(1) as f64;
+    let mut ratios: Vec<f64> = bad.iter().map(|c| c.error[1] / c.error[0]).collect();
+    ratios.sort_by(f64::total_cmp);
+    let mean2 = |f: &dyn Fn(&CalibrationCase) -> [f64; 2]| -> [f64; 2] {
+        let s = bad.iter().fold([0.0, 0.0], |a, c| {
+            let v = f(c);
+            [a[0] + v[0], a[1] + v[1]]
+        });
+        [s[0] / nb, s[1] / nb]
+    };
+    Ok(CalibrationReport {
+        schema_version: 1,
+        config: cfg.clone(),
+        bad_cases: bad.len(),
+        halved: bad
+            .iter()
+            .filter(|c| c.error[1] <= 0.5 * c.error[0])
+            .count(),
+        median_error_ratio: crate::analysis::quantile(&ratios, 0.5),
+        others_error: mean2(&|c| c.others_error),
+        coverage: mean2(&|c| c.covered.map(f64::from)),
+        cases,
     })
 }

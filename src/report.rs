@@ -111,6 +111,28 @@ pub fn summary_table(s: &Summary) -> String {
             100.0 * h.mape
         );
     }
+    if !s.experiments.is_empty() {
+        let _ = writeln!(o, "lift tests (measured vs implied by the model):");
+        for e in &s.experiments {
+            let _ = writeln!(
+                o,
+                "  {:<14} {} .. {}{}: {} ± {} vs {} [{}, {}] ({:+.1} se)",
+                e.channel,
+                e.start,
+                e.end,
+                e.geo
+                    .as_deref()
+                    .map(|g| format!(" in {g}"))
+                    .unwrap_or_default(),
+                money(e.lift),
+                money(e.se),
+                money(e.implied),
+                money(e.implied_interval[0]),
+                money(e.implied_interval[1]),
+                e.z
+            );
+        }
+    }
     for w in &s.warnings {
         let _ = writeln!(o, "warning: {w}");
     }

@@ -61,6 +61,18 @@ pub struct Spec {
     /// Estimation settings.
     #[serde(default)]
     pub fit: FitSpec,
+    /// Lift tests to calibrate with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<CalibrationSpec>,
+}
+
+/// `[calibration]` table.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CalibrationSpec {
+    /// Experiments CSV (`channel,start,end,lift,se[,scope][,geo]`), relative to the spec
+    /// file; see [`crate::calibration`].
+    pub experiments: PathBuf,
 }
 
 /// `[data]` table.

@@ -60,6 +60,7 @@ fn fitted(seed: u64, channels: usize) -> Model {
             holdout: 0,
             seed,
             draws: Some(30),
+            ..Default::default()
         },
     )
     .unwrap()

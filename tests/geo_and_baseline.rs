@@ -35,6 +35,7 @@ fn geo_panel_with_piecewise_trend_and_holidays() {
             holdout: 13,
             seed: 1,
             draws: Some(40),
+            ..Default::default()
         },
     )
     .unwrap();

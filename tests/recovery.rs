@@ -65,3 +65,42 @@ fn recovery_over_20_broad_configs_at_2_percent_noise() {
 fn recovery_over_20_broad_configs_at_5_percent_noise() {
     check(0.05);
 }
+
+/// One 8-week lift test (true lift, se 10%) on the worst-estimated channel of each of 10
+/// broad configurations at 5% noise at least halves that channel's ROI error in most
+/// badly estimated cases and leaves the other channels' error where it was.
+#[test]
+fn one_lift_test_fixes_the_worst_channel() {
+    let r = mixcast::recovery::run_calibration_study(&mixcast::recovery::CalibrationStudyConfig {
+        noise: 0.05,
+        seeds: 10,
+        draws: 30,
+        ..Default::default()
+    })
+    .expect("study runs");
+    eprintln!(
+        "calibration: {} of {} badly estimated channels halved, median error ratio {:.2}, others {:.3} → {:.3}",
+        r.halved, r.bad_cases, r.median_error_ratio, r.others_error[0], r.others_error[1]
+    );
+    assert!(
+        r.bad_cases >= 5,
+        "only {} badly estimated cases",
+        r.bad_cases
+    );
+    assert!(
+        r.halved as f64 >= 0.7 * r.bad_cases as f64,
+        "{} of {} halved",
+        r.halved,
+        r.bad_cases
+    );
+    assert!(
+        r.median_error_ratio <= 0.5,
+        "median ratio {}",
+        r.median_error_ratio
+    );
+    assert!(
+        r.others_error[1] <= r.others_error[0] + 0.03,
+        "others {:?}",
+        r.others_error
+    );
+}

@@ -30,6 +30,7 @@ fn fit_sim(
         holdout: 13,
         seed: 1,
         draws: Some(draws),
+        ..Default::default()
     };
     (fit(&spec, ds.clone(), &opts).unwrap(), ds)
 }

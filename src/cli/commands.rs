@@ -99,6 +99,7 @@ pub fn fit(a: FitArgs) -> anyhow::Result<()> {
         holdout: a.holdout_weeks,
         seed: a.seed,
         draws: a.draws,
+        experiments: a.experiments,
     };
     fit_and_report(&a.spec, &a.out, &opts, a.json, a.quiet).map(|_| ())
 }
@@ -325,6 +326,15 @@ pub fn validate(a: ValidateArgs) -> anyhow::Result<()> {
 }
 
 pub fn recovery(a: RecoveryArgs) -> anyhow::Result<()> {
+    if a.calibration {
+        let cfg = mixcast::recovery::CalibrationStudyConfig {
+            noise: a.noise,
+            seeds: a.seeds,
+            draws: a.draws,
+            ..Default::default()
+        };
+        return print_json(&mixcast::recovery::run_calibration_study(&cfg)?);
+    }
     if a.allocation {
         let risk = match a.risk {
             RiskArg::Mean => Risk::Mean,
@@ -373,7 +383,7 @@ pub fn demo(a: DemoArgs) -> anyhow::Result<()> {
     let opts = FitOptions {
         holdout: 13,
         seed: 0,
-        draws: None,
+        ..Default::default()
     };
     let m = fit_and_report(&demo_spec(), &a.out, &opts, a.json, false)?;
     if a.json {

@@ -77,6 +77,10 @@ pub struct FitArgs {
     /// Bootstrap draws (overrides the spec; 0 = no intervals).
     #[arg(long)]
     pub draws: Option<usize>,
+    /// Lift tests CSV (`channel,start,end,lift,se[,scope][,geo]`), entered into the
+    /// likelihood; overrides the spec's `[calibration] experiments`.
+    #[arg(long)]
+    pub experiments: Option<PathBuf>,
     /// Print the summary as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -376,6 +380,10 @@ pub struct RecoveryArgs {
     /// Run the budget-allocation regret study instead.
     #[arg(long)]
     pub allocation: bool,
+    /// Run the lift-test calibration study instead: on each broad configuration the
+    /// worst-estimated channel gets one 8-week test (true lift, se 10%) and is refitted.
+    #[arg(long, conflicts_with = "allocation")]
+    pub calibration: bool,
     /// One random broad configuration per seed (see `simulate --broad`).
     #[arg(long)]
     pub broad: bool,

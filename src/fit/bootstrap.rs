@@ -69,7 +69,7 @@ pub(crate) fn run(
                 let z: f64 = StandardNormal.sample(&mut rng);
                 *c += sd * z;
             }
-            for z in p.roi_shift.iter_mut() {
+            for z in p.roi_shift.iter_mut().chain(p.lift_shift.iter_mut()) {
                 *z = StandardNormal.sample(&mut rng);
             }
             let r = minimize(&p, u_hat.to_vec(), 150).and_then(|(u, _)| {

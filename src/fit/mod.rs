@@ -27,7 +27,8 @@ use crate::observe::{Event, Observer, Silent};
 use crate::spec::ValidSpec;
 use crate::transform::ParamBox;
 
-pub(crate) use problem::{ChannelSetup, Pool, Problem, Setup};
+use crate::calibration::Experiment;
+pub(crate) use problem::{ChannelSetup, ExperimentSetup, Pool, Problem, Setup};
 
 /// Hyperprior sd of the pooled media share on the logit scale (weak: ±1.5 moves a 15%
 /// share to 4–44%).
@@ -45,6 +46,9 @@ pub enum FitError {
     /// The numerical fit failed.
     #[error("fit failed: {0}")]
     Numerical(String),
+    /// The lift tests could not be read or do not match the data.
+    #[error(transparent)]
+    Experiments(#[from] crate::calibration::ExperimentError),
 }
 
 /// Options for one fit run (the spec carries the model; these carry the run).
@@ -56,6 +60,8 @@ pub struct FitOptions {
     pub seed: u64,
     /// Override the spec's bootstrap draw count.
     pub draws: Option<usize>,
+    /// Lift tests CSV, overriding the spec's `[calibration] experiments`.
+    pub experiments: Option<std::path::PathBuf>,
 }
 
 /// Last evaluated point with its value and gradient.
@@ -140,6 +146,7 @@ pub(crate) fn build_setup(
     baseline: &Baseline,
     t0: usize,
     t1: usize,
+    experiments: &[Experiment],
     obs: &dyn Observer,
 ) -> Result<(Setup, Vec<f64>), FitError> {
     let ng = ds.n_geos();
@@ -280,6 +287,10 @@ pub(crate) fn build_setup(
         },
         ratio: fs.roi_prior_sd_ratio,
     });
+    let lift_tests = experiments
+        .iter()
+        .map(|e| experiment_setup(e, ds, &channels[e.channel], t0, t1, &kpi_scale))
+        .collect();
     let mut ridge: Vec<f64> = baseline
         .columns
         .iter()
@@ -298,9 +309,39 @@ pub(crate) fn build_setup(
             kpi_scale,
             pool,
             laplace: fs.marginal,
+            experiments: lift_tests,
         },
         y,
     ))
+}
+
+/// Prepare a lift test: the channel's inputs with the window zeroed in the tested geos,
+/// and the counted cells (the window, or with `total` scope up to `max_lag` periods after
+/// it, clipped to the fit window) weighted by each geo's KPI scale.
+fn experiment_setup(
+    e: &Experiment,
+    ds: &Dataset,
+    ch: &ChannelSetup,
+    t0: usize,
+    t1: usize,
+    kpi_scale: &[f64],
+) -> ExperimentSetup {
+    let (a, b, last) = e.counted(ds, ch.max_lag, t1);
+    let geos = e.geos(ds);
+    let tf = t1 - t0;
+    let mut zeroed = ch.inputs.clone();
+    let mut cells = Vec::new();
+    for &g in &geos {
+        zeroed[g][a..=b].iter_mut().for_each(|v| *v = 0.0);
+        cells.extend((a..=last).map(|t| (g * tf + t - t0, kpi_scale[g])));
+    }
+    ExperimentSetup {
+        channel: e.channel,
+        zeroed,
+        cells,
+        lift: e.lift,
+        se: e.se,
+    }
 }
 
 /// The ROI prior channel `ch` was fitted under, with a pooled level evaluated at `u`.
@@ -469,6 +510,47 @@ pub fn fit_observed(
     opts: &FitOptions,
     obs: &dyn Observer,
 ) -> Result<Model, FitError> {
+    let t1 = ds.n_periods().saturating_sub(opts.holdout);
+    let t0 = ds.window_start;
+    let path = opts.experiments.clone().or_else(|| {
+        spec.spec()
+            .calibration
+            .as_ref()
+            .map(|c| spec.resolve(&c.experiments))
+    });
+    // A holdout that leaves nothing to fit is reported by `fit_calibrated`.
+    let experiments = match path.filter(|_| t1 > t0) {
+        Some(path) => {
+            let names: Vec<String> = spec
+                .spec()
+                .channels
+                .iter()
+                .map(|c| c.name.clone())
+                .collect();
+            let read = crate::calibration::read_experiments(&path, &ds, &names, t0, t1)?;
+            if !read.held_out_rows.is_empty() {
+                obs.event(Event::Warning(&format!(
+                    "{}: lift tests on rows {:?} reach into held-out periods and are not used in this fit",
+                    path.display(),
+                    read.held_out_rows
+                )));
+            }
+            read.kept
+        }
+        None => Vec::new(),
+    };
+    fit_calibrated(spec, ds, opts, experiments, obs)
+}
+
+/// [`fit_observed`] with lift tests given directly (already resolved against `ds`; see
+/// [`crate::calibration::parse_experiments`]) instead of read from a file.
+pub fn fit_calibrated(
+    spec: &ValidSpec,
+    ds: Dataset,
+    opts: &FitOptions,
+    experiments: Vec<Experiment>,
+    obs: &dyn Observer,
+) -> Result<Model, FitError> {
     let start = Instant::now();
     let t0 = ds.window_start;
     let n_periods = ds.n_periods();
@@ -496,7 +578,7 @@ pub fn fit_observed(
             tf, p_lin, needed
         )));
     }
-    let (setup, y) = build_setup(spec, &ds, &baseline, t0, t1, obs)?;
+    let (setup, y) = build_setup(spec, &ds, &baseline, t0, t1, &experiments, obs)?;
     let n = setup.n_obs();
     let restarts = spec.spec().fit.restarts;
     obs.event(Event::Stage(&format!(
@@ -581,6 +663,7 @@ pub fn fit_observed(
             seconds: 0.0,
         },
         dataset: ds,
+        experiments,
         model_id: String::new(),
     };
     let fitted = model.predict(&model.point, &model.dataset);

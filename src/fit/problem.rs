@@ -32,6 +32,22 @@ pub(crate) struct ChannelSetup {
     pub pooled: bool,
 }
 
+/// A lift test prepared for the objective: the implied lift is `β_c · L(u)` with
+/// `L = Σ_{(i, w) ∈ cells} w · (column_i − zeroed_column_i)` (`w` = the geo's KPI scale).
+#[derive(Debug, Clone)]
+pub(crate) struct ExperimentSetup {
+    /// Channel index.
+    pub channel: usize,
+    /// The channel's inputs with the test window set to zero in the tested geos.
+    pub zeroed: Vec<Vec<f64>>,
+    /// Counted cells in the fit-window layout (`g · tf + t − t0`) with their weight.
+    pub cells: Vec<(usize, f64)>,
+    /// Measured lift (KPI units).
+    pub lift: f64,
+    /// Its standard error.
+    pub se: f64,
+}
+
 /// The pooled ROI prior: every pooled channel's ROI ~ Normal(m, (r·m)²) whose level
 /// `m = share · ΣKPI/Σspend` is estimated with the rest, as one more unconstrained
 /// parameter after the channels' (`logit` of `share` in its box, with the box prior as a
@@ -76,6 +92,19 @@ impl ChannelSetup {
     /// layout). Saturation derivatives are analytic; adstock weight derivatives are central
     /// differences of the (cheap) weight vector, pushed through the convolution.
     pub fn column(&self, u: &[f64], t0: usize, out: &mut [f64], jac: &mut [Vec<f64>]) {
+        self.column_for(&self.inputs, u, t0, out, jac)
+    }
+
+    /// [`ChannelSetup::column`] for other inputs (per geo, periods `0..t1`), e.g. with a
+    /// lift test's window set to zero.
+    pub fn column_for(
+        &self,
+        inputs: &[Vec<f64>],
+        u: &[f64],
+        t0: usize,
+        out: &mut [f64],
+        jac: &mut [Vec<f64>],
+    ) {
         let v = self.values(u);
         let (ad, sat) = self.build(&v);
         let w = ad.weights();
@@ -114,11 +143,11 @@ impl ChannelSetup {
         } else {
             Vec::new()
         };
-        let tf = out.len() / self.inputs.len();
+        let tf = out.len() / inputs.len();
         let mut a = Vec::new();
         let mut da: Vec<Vec<f64>> = vec![Vec::new(); na];
         let mut dpar = vec![0.0; self.boxes.len() - na];
-        for (g, x) in self.inputs.iter().enumerate() {
+        for (g, x) in inputs.iter().enumerate() {
             a.resize(x.len(), 0.0);
             crate::transform::adstock::convolve(x, &w, &mut a);
             if want {
@@ -167,6 +196,8 @@ pub(crate) struct Setup {
     /// Integrate the linear coefficients out (Laplace): the objective is the marginal
     /// posterior of the nonlinear parameters, not the joint mode.
     pub laplace: bool,
+    /// Lift tests in the likelihood.
+    pub experiments: Vec<ExperimentSetup>,
 }
 
 /// Result of one evaluation.
@@ -189,6 +220,9 @@ pub(crate) struct Problem<'a> {
     pub u_center: Vec<f64>,
     /// Per channel shift of the ROI prior mean, in prior sds (0 for the point fit).
     pub roi_shift: Vec<f64>,
+    /// Per experiment shift of the measured lift, in standard errors (0 for the point
+    /// fit; randomize-then-optimize draws perturb it).
+    pub lift_shift: Vec<f64>,
 }
 
 impl Setup {
@@ -261,8 +295,19 @@ impl Setup {
             sigma2,
             u_center: self.prior_center(),
             roi_shift: vec![0.0; self.channels.len()],
+            lift_shift: vec![0.0; self.experiments.len()],
         }
     }
+}
+
+/// One lift test evaluated at `u`: `L`, `∂L/∂u` (the channel's parameters) and the
+/// (possibly perturbed) measured lift.
+struct LiftTerm {
+    channel: usize,
+    l: f64,
+    dl: Vec<f64>,
+    lift: f64,
+    se: f64,
 }
 
 pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
@@ -330,6 +375,40 @@ impl Problem<'_> {
                 }
             }
         }
+        // Lift tests: (β_c L − lift)² / (2 se²), the same quadratic form as an ROI prior.
+        let exp_terms: Vec<LiftTerm> = s
+            .experiments
+            .iter()
+            .zip(&self.lift_shift)
+            .map(|(e, z)| {
+                let c = e.channel;
+                let ch = &s.channels[c];
+                let mut zc = vec![0.0; n];
+                let mut zj = if want_grad {
+                    vec![vec![0.0; n]; ch.n_params()]
+                } else {
+                    Vec::new()
+                };
+                ch.column_for(&e.zeroed, &u[off[c]..off[c + 1]], s.t0, &mut zc, &mut zj);
+                let l: f64 = e.cells.iter().map(|&(i, w)| w * (cols[c][i] - zc[i])).sum();
+                let dl: Vec<f64> = zj
+                    .iter()
+                    .zip(&jacs[c])
+                    .map(|(dz, d)| e.cells.iter().map(|&(i, w)| w * (d[i] - dz[i])).sum())
+                    .collect();
+                let lift = e.lift + e.se * z;
+                let lam = self.sigma2 * l * l / (e.se * e.se);
+                a.add_diag(pb + c, lam);
+                b[pb + c] += self.sigma2 * l * lift / (e.se * e.se);
+                LiftTerm {
+                    channel: c,
+                    l,
+                    dl,
+                    lift,
+                    se: e.se,
+                }
+            })
+            .collect();
         let nonneg: Vec<bool> = (0..p).map(|i| i >= pb).collect();
         let beta = nnls_gram(&a, &b, &nonneg)?;
         // Laplace term: β is integrated out, adding ½ ln det A (A/σ² is β's posterior
@@ -387,6 +466,10 @@ impl Problem<'_> {
             }
         }
         pen /= 2.0 * self.sigma2;
+        let lift_pen: f64 = exp_terms
+            .iter()
+            .map(|t| (beta[pb + t.channel] * t.l - t.lift).powi(2) / (2.0 * t.se * t.se))
+            .sum();
         let u0 = &self.u_center;
         let usd = s.prior_sd();
         let prior: f64 = u
@@ -395,7 +478,7 @@ impl Problem<'_> {
             .zip(&usd)
             .map(|((x, c), sd)| 0.5 * ((x - c) / sd).powi(2))
             .sum();
-        let f = sse / (2.0 * self.sigma2) + pen + roi_pen + prior + 0.5 * logdet;
+        let f = sse / (2.0 * self.sigma2) + pen + roi_pen + lift_pen + prior + 0.5 * logdet;
         if !f.is_finite() {
             return None;
         }
@@ -435,6 +518,19 @@ impl Problem<'_> {
                     }
                 }
             }
+            for t in &exp_terms {
+                let c = t.channel;
+                let bc = beta[pb + c];
+                let ss = t.se * t.se;
+                for (k, dl) in t.dl.iter().enumerate() {
+                    let gi = off[c] + k;
+                    // Envelope: ∂/∂u of the misfit at fixed β; Laplace: ½ A⁻¹ ∂λ.
+                    grad[gi] += (bc * t.l - t.lift) / ss * bc * dl;
+                    if s.laplace {
+                        grad[gi] += ainv[c][pb + c] * self.sigma2 * t.l * dl / ss;
+                    }
+                }
+            }
             if let Some((_, _, dm_du)) = pool {
                 let at = off[nc];
                 grad[at] = (u[at] - u0[at]) / (usd[at] * usd[at]) + d_m * dm_du;
@@ -469,8 +565,41 @@ mod tests {
         let ds = crate::load_dataset(&spec).unwrap();
         let t1 = ds.n_periods();
         let base = crate::design::Baseline::new(&ds, &spec.spec().seasonality, 0, t1);
+        // Two lift tests: an immediate one on the Weibull channel and a total one on the
+        // logistic channel, each over 8 periods in which the channel spent.
+        let names: Vec<String> = spec
+            .spec()
+            .channels
+            .iter()
+            .map(|c| c.name.clone())
+            .collect();
+        let window = |c: usize, from: usize| {
+            let sp = ds.channels[c].spend.as_ref().unwrap().series(0);
+            let a = (from..t1 - 8)
+                .find(|&t| sp[t..t + 8].iter().sum::<f64>() > 0.0)
+                .unwrap();
+            (ds.dates[a], ds.dates[a + 7])
+        };
+        let (a1, b1) = window(1, 10);
+        let (a2, b2) = window(2, 30);
+        let csv = format!(
+            "channel,start,end,lift,se,scope\n{},{a1},{b1},20000,3000,immediate\n{},{a2},{b2},15000,2000,total\n",
+            names[1], names[2]
+        );
+        let tests = crate::calibration::parse_experiments(
+            &csv,
+            std::path::Path::new("tests.csv"),
+            &ds,
+            &names,
+            0,
+            t1,
+        )
+        .unwrap()
+        .kept;
+        assert_eq!(tests.len(), 2);
         let (setup, y) =
-            crate::fit::build_setup(&spec, &ds, &base, 0, t1, &crate::observe::Silent).unwrap();
+            crate::fit::build_setup(&spec, &ds, &base, 0, t1, &tests, &crate::observe::Silent)
+                .unwrap();
         for laplace in [false, true] {
             let setup = super::Setup {
                 laplace,

@@ -192,6 +192,9 @@ pub struct Model {
     pub seed: u64,
     /// Diagnostics.
     pub diagnostics: Diagnostics,
+    /// Lift tests the fit was calibrated with (see [`crate::calibration`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub experiments: Vec<crate::calibration::Experiment>,
     /// Content hash ([`Model::content_id`]); recomputed whenever a model is loaded, so an
     /// edited artifact gets its own id.
     #[serde(default)]

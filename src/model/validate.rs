@@ -90,6 +90,28 @@ pub(crate) fn check(m: &Model) -> Result<(), Invalid> {
     for (d, p) in m.draws.iter().enumerate() {
         check_params(&format!("draws[{d}]"), p, m)?;
     }
+    for (i, e) in m.experiments.iter().enumerate() {
+        let f = format!("experiments[{i}]");
+        if e.channel >= nc || m.channels[e.channel].name != e.channel_name {
+            return bad(
+                f,
+                format!("channel `{}` is not a channel of the model", e.channel_name),
+            );
+        }
+        if !m.channels[e.channel].paid {
+            return bad(f, "lift tests calibrate paid channels");
+        }
+        match e.window(&m.dataset) {
+            Some((a, b)) if m.fit_start <= a && a <= b && b < m.fit_end => {}
+            _ => return bad(f, "the test window is not inside the fit window"),
+        }
+        if e.geo.as_ref().is_some_and(|g| !m.dataset.geos.contains(g)) {
+            return bad(f, "unknown geo");
+        }
+        if !(e.lift.is_finite() && e.se.is_finite() && e.se > 0.0) {
+            return bad(f, "lift must be finite and se finite and > 0");
+        }
+    }
     if !(m.interval > 0.0 && m.interval < 1.0) {
         return bad("interval", format!("must be in (0, 1), got {}", m.interval));
     }
