@@ -1,5 +1,7 @@
 //! Fit benchmarks on the reference shape: 156 weeks, 5 channels, 13-week holdout,
-//! 5% noise. `fit_with_intervals` is the full job (8 restarts + 200 bootstrap refits).
+//! 5% noise. `with_intervals_200_draws` is the fast job (8 restarts + 200 bootstrap refits),
+//! `nuts_4_chains_1000_draws` the bayes job (the same optimum, then 4 chains × (1000 warm-up
+//! + 1000 draws) of NUTS).
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use mixcast::{fit, simulate, FitOptions, SimConfig, ValidSpec};
@@ -36,6 +38,17 @@ fn bench_fit(c: &mut Criterion) {
                 holdout: 13,
                 seed: 1,
                 draws: Some(200),
+                ..Default::default()
+            };
+            fit(&spec, ds.clone(), &opts).expect("fit")
+        })
+    });
+    g.bench_function("nuts_4_chains_1000_draws", |b| {
+        b.iter(|| {
+            let opts = FitOptions {
+                holdout: 13,
+                seed: 1,
+                method: Some(mixcast::spec::FitMethod::Bayes),
                 ..Default::default()
             };
             fit(&spec, ds.clone(), &opts).expect("fit")

@@ -114,22 +114,45 @@ fn quantile_sorted(s: &[f64], q: f64) -> f64 {
     s[lo] + (s[hi] - s[lo]) * (pos - lo as f64)
 }
 
-/// Central interval of mass `mass` around the point estimate: the spread of the draws,
-/// re-centred so their median sits on the point (refits of a penalised estimator on
-/// `ŷ + r*` shrink twice, so raw draw quantiles sit off-centre). Positive quantities are
-/// re-centred multiplicatively, others additively. Without draws: `[point, point]`.
-pub fn interval(draws: &[f64], mass: f64, point: f64) -> [f64; 2] {
+/// How a model's draws become intervals: the mass, and whether draws are re-centred on
+/// the point estimate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Spread {
+    /// Central interval mass, e.g. 0.9.
+    pub mass: f64,
+    /// Re-centre on the point (bootstrap refits of a penalised estimator on `ŷ + r*`
+    /// shrink twice, so raw draw quantiles sit off-centre). Posterior draws (NUTS) are
+    /// the posterior itself: their quantiles are used as they are.
+    pub recentre: bool,
+}
+
+impl crate::model::Model {
+    /// How this model's draws become intervals (see [`Spread`]).
+    pub fn spread(&self) -> Spread {
+        Spread {
+            mass: self.interval,
+            recentre: self.draws_method != "nuts",
+        }
+    }
+}
+
+/// Central interval of `spread.mass` from the draws of a quantity. Re-centred on `point`
+/// when `spread.recentre` (positive quantities multiplicatively, others additively), raw
+/// draw quantiles otherwise. Without draws: `[point, point]`.
+pub fn interval(draws: &[f64], spread: Spread, point: f64) -> [f64; 2] {
     if draws.len() < 2 {
         return [point, point];
     }
     let s = sorted_finite(draws);
-    let a = (1.0 - mass) / 2.0;
+    let a = (1.0 - spread.mass) / 2.0;
     let (lo, med, hi) = (
         quantile_sorted(&s, a),
         quantile_sorted(&s, 0.5),
         quantile_sorted(&s, 1.0 - a),
     );
-    if point > 0.0 && med > 0.0 && lo >= 0.0 {
+    if !spread.recentre {
+        [lo, hi]
+    } else if point > 0.0 && med > 0.0 && lo >= 0.0 {
         [lo * point / med, hi * point / med]
     } else {
         [point + lo - med, point + hi - med]
@@ -302,6 +325,9 @@ pub struct Summary {
     /// Findings a reader should not miss: estimates the prior drives, a weak fit.
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// NUTS convergence (`fit --method bayes`; absent for the fast path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnostics: Option<Convergence>,
     /// Each lift test the fit was calibrated with, beside the lift the model implies.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub experiments: Vec<ExperimentCheck>,
@@ -352,11 +378,66 @@ fn experiment_checks(model: &Model) -> Vec<ExperimentCheck> {
                 lift: e.lift,
                 se: e.se,
                 implied,
-                implied_interval: interval(&d, model.interval, implied),
+                implied_interval: interval(&d, model.spread(), implied),
                 z: (implied - e.lift) / e.se,
             }
         })
         .collect()
+}
+
+/// Convergence of a NUTS fit in the summary (per-parameter values are in model.json).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Convergence {
+    /// Largest rank-normalised split R̂ over parameters.
+    pub rhat_max: Option<f64>,
+    /// Smallest bulk effective sample size over parameters.
+    pub ess_bulk_min: Option<f64>,
+    /// Divergent transitions after warm-up.
+    pub divergences: usize,
+    /// Chains.
+    pub chains: usize,
+    /// Draws per chain after warm-up.
+    pub draws_per_chain: usize,
+}
+
+/// Above this R̂ the chains have not mixed (Vehtari et al. 2021).
+pub const RHAT_LIMIT: f64 = 1.01;
+/// Below this bulk ESS per chain, intervals are noisy (Vehtari et al. 2021).
+pub const ESS_PER_CHAIN: f64 = 100.0;
+
+fn convergence_warnings(s: &crate::model::SamplerDiagnostics) -> Vec<String> {
+    let mut w = Vec::new();
+    let worst = |key: &dyn Fn(&crate::model::ParamConvergence) -> Option<f64>, max: bool| {
+        s.parameters
+            .iter()
+            .filter_map(|p| Some((p.name.as_str(), key(p)?)))
+            .reduce(|a, b| if (b.1 > a.1) == max { b } else { a })
+            .map(|(n, _)| n.to_string())
+            .unwrap_or_default()
+    };
+    match s.rhat_max {
+        Some(r) if r <= RHAT_LIMIT => {}
+        Some(r) => w.push(format!(
+            "R̂ reaches {r:.3} (on `{}`; should be ≤ {RHAT_LIMIT}): the chains disagree, so intervals may be off; rerun with more --warmup and --draws",
+            worst(&|p| p.rhat, true)
+        )),
+        None => w.push("R̂ could not be computed".into()),
+    }
+    let floor = ESS_PER_CHAIN * s.chains as f64;
+    if let Some(e) = s.ess_bulk_min.filter(|e| *e < floor) {
+        w.push(format!(
+            "bulk ESS is only {e:.0} (on `{}`; want ≥ {floor:.0}): interval ends are noisy; rerun with more --draws",
+            worst(&|p| p.ess_bulk, false)
+        ));
+    }
+    if s.divergences > 0 {
+        w.push(format!(
+            "{} of {} NUTS transitions diverged: the sampler may miss part of the posterior (often a channel whose effect is near zero, so its curve shape is free)",
+            s.divergences,
+            s.chains * s.draws_per_chain
+        ));
+    }
+    w
 }
 
 /// Below this in-sample R² the summary warns that the model explains little of the KPI.
@@ -389,12 +470,24 @@ fn summary_warnings(channels: &[ChannelSummary], fit: &FitSummary) -> Vec<String
 
 /// Summarise a fitted model.
 pub fn summarize(model: &Model) -> Summary {
-    let point = channel_metrics(model, &model.point);
     let draws: Vec<Vec<Metrics>> = model
         .draws
         .iter()
         .map(|d| channel_metrics(model, d))
         .collect();
+    let mut point = channel_metrics(model, &model.point);
+    // Posterior draws: each channel's figures are posterior medians (ROI and mROI are
+    // monotone in contribution and marginal at fixed spend, so they are medians too).
+    let posterior = !model.spread().recentre && draws.len() >= 2;
+    if posterior {
+        for (c, m) in point.iter_mut().enumerate() {
+            let med = |f: &dyn Fn(&Metrics) -> f64| {
+                quantile(&draws.iter().map(|d| f(&d[c])).collect::<Vec<_>>(), 0.5)
+            };
+            m.contribution = med(&|x| x.contribution);
+            m.marginal = med(&|x| x.marginal);
+        }
+    }
     let w = model.fit_start..model.fit_end;
     let kpi_total = model.dataset.kpi.sum_over(w.clone());
     let share = |m: &[Metrics]| {
@@ -407,7 +500,7 @@ pub fn summarize(model: &Model) -> Summary {
     };
     let total_spend: f64 = point.iter().map(|m| m.spend).sum();
     let total_effect: f64 = point.iter().map(|m| m.contribution).sum();
-    let mass = model.interval;
+    let mass = model.spread();
     let rpk = model.dataset.revenue_per_kpi.as_ref().map(|r| {
         let kpi = &model.dataset.kpi;
         let num: f64 = (0..kpi.n_geos)
@@ -480,8 +573,19 @@ pub fn summarize(model: &Model) -> Summary {
         nrmse: d.fit.nrmse,
         durbin_watson: d.fit.durbin_watson,
     };
+    let mut warnings = summary_warnings(&channels, &fit);
+    if let Some(sd) = &model.sampler {
+        warnings.extend(convergence_warnings(sd));
+    }
     Summary {
-        warnings: summary_warnings(&channels, &fit),
+        warnings,
+        diagnostics: model.sampler.as_ref().map(|sd| Convergence {
+            rhat_max: sd.rhat_max,
+            ess_bulk_min: sd.ess_bulk_min,
+            divergences: sd.divergences,
+            chains: sd.chains,
+            draws_per_chain: sd.draws_per_chain,
+        }),
         experiments: experiment_checks(model),
         schema_version: SUMMARY_SCHEMA_VERSION,
         name: model.spec.name.clone(),
@@ -493,12 +597,16 @@ pub fn summarize(model: &Model) -> Summary {
             model.dataset.dates[model.fit_start].to_string(),
             model.dataset.dates[model.fit_end - 1].to_string(),
         ],
-        media_share: share(&point),
+        media_share: if posterior {
+            quantile(&share_draws, 0.5)
+        } else {
+            share(&point)
+        },
         media_share_interval: interval(&share_draws, mass, share(&point)),
         channels,
         fit,
         holdout: d.holdout.clone(),
-        interval: mass,
+        interval: mass.mass,
         draws: model.draws.len(),
         seed: model.seed,
         model: model.lineage(),
@@ -585,7 +693,7 @@ pub fn response_curves(model: &Model, steps: usize) -> Vec<ResponseCurve> {
                         multiplier: m,
                         spend: m * spend,
                         contribution: point,
-                        interval: interval(&d, model.interval, point),
+                        interval: interval(&d, model.spread(), point),
                     }
                 })
                 .collect();

@@ -14,6 +14,7 @@ pub mod io;
 pub mod json;
 pub mod linalg;
 pub mod marginal;
+pub mod mcmc;
 pub mod model;
 pub mod observe;
 pub mod optimize;

@@ -166,6 +166,11 @@ impl Cholesky {
 
     /// Solve `A x = b`.
     pub fn solve(&self, b: &[f64]) -> Vec<f64> {
+        self.solve_upper(&self.solve_lower(b))
+    }
+
+    /// `L⁻¹ b` (forward substitution).
+    pub fn solve_lower(&self, b: &[f64]) -> Vec<f64> {
         let n = self.n;
         let l = &self.l;
         let mut z = vec![0.0; n];
@@ -173,6 +178,14 @@ impl Cholesky {
             let s: f64 = (0..i).map(|k| l[i * n + k] * z[k]).sum();
             z[i] = (b[i] - s) / l[i * n + i];
         }
+        z
+    }
+
+    /// `L⁻ᵀ b` (back substitution).
+    pub fn solve_upper(&self, b: &[f64]) -> Vec<f64> {
+        let n = self.n;
+        let l = &self.l;
+        let mut z = b.to_vec();
         for i in (0..n).rev() {
             let s: f64 = (i + 1..n).map(|k| l[k * n + i] * z[k]).sum();
             z[i] = (z[i] - s) / l[i * n + i];

@@ -109,6 +109,9 @@ pub struct ConfigRecovery {
     pub oracle_media_share: f64,
     /// Holdout MAPE of the estimate.
     pub holdout_mape: f64,
+    /// NUTS convergence of the estimate (`--method bayes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub convergence: Option<crate::analysis::Convergence>,
 }
 
 /// Aggregated results.
@@ -128,6 +131,12 @@ pub struct StudyReport {
     pub mean_relative_width: f64,
     /// Mean interval width in ROI units.
     pub mean_width: f64,
+    /// Largest R̂ over every NUTS fit (`--method bayes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rhat_max: Option<f64>,
+    /// NUTS fits with at least one divergent transition.
+    #[serde(default)]
+    pub divergent_fits: usize,
     /// Mean absolute media-share error (fraction), estimator.
     pub share_error: f64,
     /// Same for the oracle.
@@ -201,6 +210,7 @@ fn fit_with_oracle(
         ds,
         &FitOptions {
             draws: Some(0),
+            method: Some(crate::spec::FitMethod::Fast),
             ..opts
         },
     )?;
@@ -262,6 +272,7 @@ pub fn run_study(cfg: &StudyConfig) -> Result<StudyReport, Error> {
             media_share_interval: s.media_share_interval,
             oracle_media_share: so.media_share,
             holdout_mape: holdout,
+            convergence: s.diagnostics.clone(),
         });
     }
     let n = cases.max(1) as f64;
@@ -282,6 +293,14 @@ pub fn run_study(cfg: &StudyConfig) -> Result<StudyReport, Error> {
         seconds_per_fit: secs / k,
         roi_log_bias: acc[10] / n,
         media_share_coverage: acc[11] / k,
+        rhat_max: configs
+            .iter()
+            .filter_map(|c| c.convergence.as_ref()?.rhat_max)
+            .reduce(f64::max),
+        divergent_fits: configs
+            .iter()
+            .filter(|c| c.convergence.as_ref().is_some_and(|d| d.divergences > 0))
+            .count(),
         configs,
         channels,
     })

@@ -103,6 +103,18 @@ pub fn summary_table(s: &Summary) -> String {
         100.0 * s.fit.mape,
         s.fit.nrmse
     );
+    if let Some(d) = &s.diagnostics {
+        let num = |v: Option<f64>, p: usize| v.map_or("n/a".to_string(), |v| format!("{v:.p$}"));
+        let _ = writeln!(
+            o,
+            "NUTS: {} chains × {} draws   R̂ max {}, bulk ESS min {}, {} divergences",
+            d.chains,
+            d.draws_per_chain,
+            num(d.rhat_max, 3),
+            num(d.ess_bulk_min, 0),
+            d.divergences
+        );
+    }
     if let Some(h) = &s.holdout {
         let _ = writeln!(
             o,

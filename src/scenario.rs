@@ -544,7 +544,7 @@ pub struct Horizon {
     gain: Vec<Vec<f64>>,
     /// Set 0 is the point estimate, then the draws.
     sets: Vec<SetState>,
-    interval: f64,
+    spread: crate::analysis::Spread,
 }
 
 /// Per parameter set results of one plan.
@@ -653,7 +653,7 @@ impl Horizon {
             paid: gain.iter().map(|g| !g.is_empty()).collect(),
             gain,
             sets,
-            interval: model.interval,
+            spread: model.spread(),
         }
     }
 
@@ -693,9 +693,9 @@ impl Horizon {
         self.sets.len() - 1
     }
 
-    /// Interval mass of the model.
-    pub fn interval_mass(&self) -> f64 {
-        self.interval
+    /// How the model's draws become intervals.
+    pub fn spread(&self) -> crate::analysis::Spread {
+        self.spread
     }
 
     /// Period start dates of the horizon.
@@ -806,7 +806,7 @@ impl Horizon {
         let ev = self.evaluate(plan);
         let zero = self.evaluate_on(&plan.scaled(0.0), Some(1));
         let up = self.evaluate_on(&plan.scaled(1.0 + crate::marginal::STEP), Some(1));
-        let mass = self.interval;
+        let mass = self.spread;
         let draws = 1..self.sets.len();
         let iv = |f: &dyn Fn(usize) -> f64| {
             let d: Vec<f64> = draws.clone().map(f).collect();
@@ -870,7 +870,7 @@ impl Horizon {
                     total_kpi: window_total(&e, 0),
                     delta_spend: ds,
                     delta_kpi: dk,
-                    delta_kpi_interval: interval(&d, self.interval, dk),
+                    delta_kpi_interval: interval(&d, self.spread, dk),
                     incremental_roi: (ds.abs() > 1e-9 * b_spend.max(1.0)).then(|| dk / ds),
                 }
             })

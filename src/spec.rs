@@ -333,7 +333,73 @@ pub struct FitSpec {
     /// parameters and the pooled level are fitted by their marginal posterior.
     #[serde(default = "default_true")]
     pub marginal: bool,
+    /// Estimation method: `fast` (posterior mode + randomize-then-optimize bootstrap) or
+    /// `bayes` (NUTS over the joint posterior).
+    #[serde(default)]
+    pub method: FitMethod,
+    /// NUTS chains (`method = "bayes"`).
+    #[serde(default = "default_chains")]
+    pub chains: usize,
+    /// NUTS warm-up iterations per chain.
+    #[serde(default = "default_nuts_iters")]
+    pub warmup: usize,
+    /// NUTS draws per chain after warm-up.
+    #[serde(default = "default_nuts_iters")]
+    pub draws_per_chain: usize,
 }
+
+/// How a fit gets its estimates and intervals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FitMethod {
+    /// Marginal posterior mode, intervals from randomize-then-optimize bootstrap refits.
+    #[default]
+    Fast,
+    /// NUTS over the joint posterior of every parameter.
+    Bayes,
+}
+
+impl FitSpec {
+    /// Range checks of the NUTS settings: `Err((key, message))`.
+    pub fn check_sampler(&self) -> Result<(), (&'static str, String)> {
+        if !(1..=MAX_CHAINS).contains(&self.chains) {
+            return Err((
+                "fit.chains",
+                format!("must be in 1..={MAX_CHAINS}, got {}", self.chains),
+            ));
+        }
+        if !(MIN_NUTS_DRAWS..=MAX_NUTS_ITERS).contains(&self.draws_per_chain) {
+            return Err((
+                "fit.draws_per_chain",
+                format!(
+                    "must be in {MIN_NUTS_DRAWS}..={MAX_NUTS_ITERS}, got {}",
+                    self.draws_per_chain
+                ),
+            ));
+        }
+        if self.warmup > MAX_NUTS_ITERS {
+            return Err((
+                "fit.warmup",
+                format!("must be at most {MAX_NUTS_ITERS}, got {}", self.warmup),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn default_chains() -> usize {
+    4
+}
+fn default_nuts_iters() -> usize {
+    1000
+}
+
+/// Most NUTS chains a fit may ask for.
+pub const MAX_CHAINS: usize = 64;
+/// Fewest NUTS draws per chain (R̂ and ESS need a few dozen).
+pub const MIN_NUTS_DRAWS: usize = 20;
+/// Most NUTS iterations (warm-up or draws) per chain.
+pub const MAX_NUTS_ITERS: usize = 100_000;
 
 fn default_share_prior() -> f64 {
     0.15
@@ -366,6 +432,10 @@ impl Default for FitSpec {
             roi_prior_sd_ratio: default_prior_ratio(),
             roi_pooling: true,
             marginal: true,
+            method: FitMethod::Fast,
+            chains: default_chains(),
+            warmup: default_nuts_iters(),
+            draws_per_chain: default_nuts_iters(),
         }
     }
 }
@@ -548,6 +618,9 @@ impl Spec {
                 ),
             ));
         }
+        self.fit
+            .check_sampler()
+            .map_err(|(key, msg)| err(key.into(), msg))?;
         if self.fit.block_length == 0 {
             return Err(err("fit.block_length".into(), "must be at least 1".into()));
         }

@@ -437,3 +437,108 @@ fn validate_scores_rolling_origins() {
         .unwrap();
     common::user_error(&err, &["10 folds", "at least 52"]);
 }
+
+/// `fit --method bayes`: NUTS fills the artifact's draws, reports convergence in
+/// summary.json (and per parameter in model.json), and the model serves scenarios and
+/// the optimizer like a fast-path one.
+#[test]
+fn bayes_fit_reports_convergence_and_fills_draws() {
+    let dir = tempfile::tempdir().unwrap();
+    simulate(dir.path(), "5");
+    let out_dir = dir.path().join("bayes");
+    let d = out_dir.to_str().unwrap();
+    let spec = dir.path().join("spec.toml");
+    let summary = common::ok_json(&common::mixcast(&[
+        "fit",
+        spec.to_str().unwrap(),
+        "--out",
+        d,
+        "--method",
+        "bayes",
+        "--chains",
+        "2",
+        "--draws",
+        "200",
+        "--warmup",
+        "300",
+        "--holdout-weeks",
+        "13",
+        "--json",
+        "-q",
+    ]));
+    let diag = &summary["diagnostics"];
+    let rhat = diag["rhat_max"].as_f64().unwrap();
+    assert!(rhat > 0.99 && rhat < 1.1, "{diag}");
+    assert!(diag["ess_bulk_min"].as_f64().unwrap() > 30.0, "{diag}");
+    assert!(diag["divergences"].is_u64());
+    assert_eq!(diag["chains"], 2);
+    for c in summary["channels"].as_array().unwrap() {
+        let roi = c["roi"].as_f64().unwrap();
+        let iv = c["roi_interval"].as_array().unwrap();
+        let (lo, hi) = (iv[0].as_f64().unwrap(), iv[1].as_f64().unwrap());
+        assert!(lo <= roi && roi <= hi && lo < hi, "{c}");
+    }
+    let model: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("model.json")).unwrap())
+            .unwrap();
+    assert_eq!(model["draws_method"], "nuts");
+    assert_eq!(model["draws"].as_array().unwrap().len(), 400);
+    let names: Vec<&str> = model["sampler"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for n in ["tv.decay", "tv.coef", "sigma", "media_share_level"] {
+        assert!(names.contains(&n), "{names:?}");
+    }
+    let model_path = format!("{d}/model.json");
+    let rec = common::ok_json(&common::mixcast(&[
+        "optimize",
+        &model_path,
+        "--budget",
+        "400000",
+        "--json",
+    ]));
+    assert!(
+        rec["versus_reference"]["probability_better"].is_f64(),
+        "{rec}"
+    );
+}
+
+/// Sampler settings are range-checked, from flags and from the spec, naming the culprit.
+#[test]
+fn bayes_settings_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    simulate(dir.path(), "6");
+    let spec = dir.path().join("spec.toml");
+    let s = spec.to_str().unwrap();
+    let out = dir.path().join("f");
+    let o = out.to_str().unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["fit", s, "--out", o, "-q"];
+        args.extend_from_slice(extra);
+        common::mixcast(&args)
+    };
+    common::user_error(
+        &run(&["--method", "bayes", "--chains", "0"]),
+        &["--chains", "1..=64"],
+    );
+    common::user_error(
+        &run(&["--method", "bayes", "--draws", "5"]),
+        &["--draws", "20..="],
+    );
+    common::user_error(
+        &run(&["--method", "bayes", "--warmup", "1000000"]),
+        &["--warmup"],
+    );
+    let text = std::fs::read_to_string(&spec).unwrap();
+    let edited = if text.contains("[fit]") {
+        text.replace("[fit]", "[fit]\nchains = 0")
+    } else {
+        format!("{text}\n[fit]\nchains = 0\n")
+    };
+    std::fs::write(&spec, edited).unwrap();
+    common::user_error(&run(&[]), &["fit.chains", "1..=64"]);
+    assert!(!out.join("model.json").exists());
+}

@@ -1,4 +1,4 @@
-//! Results do not depend on the thread count: fit, optimize, scenario and attribute (every
+//! Results do not depend on the thread count: fit (fast and NUTS), optimize, scenario and attribute (every
 //! model, 200k journeys) give bit-identical output with RAYON_NUM_THREADS=1 and 2.
 
 mod common;
@@ -46,6 +46,25 @@ fn one_and_two_threads_agree_bit_for_bit() {
         ));
     }
     assert!(fits[0] == fits[1], "fit differs across thread counts");
+    let bayes: Vec<_> = ["1", "2"]
+        .iter()
+        .map(|t| {
+            let out = format!("{d}/bayes{t}");
+            let args = [
+                "fit", &spec, "--out", &out, "--method", "bayes", "--chains", "2", "--draws", "60",
+                "--warmup", "60", "-q", "--json",
+            ];
+            let summary = run(t, &args);
+            (
+                summary,
+                model_without_time(&Path::new(&out).join("model.json")),
+            )
+        })
+        .collect();
+    assert!(
+        bayes[0] == bayes[1],
+        "NUTS fit differs across thread counts"
+    );
 
     let model = format!("{d}/fit1/model.json");
     let plan = format!("{d}/plan.csv");

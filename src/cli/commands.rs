@@ -100,6 +100,9 @@ pub fn fit(a: FitArgs) -> anyhow::Result<()> {
         seed: a.seed,
         draws: a.draws,
         experiments: a.experiments,
+        method: a.method.map(Into::into),
+        chains: a.chains,
+        warmup: a.warmup,
     };
     fit_and_report(&a.spec, &a.out, &opts, a.json, a.quiet).map(|_| ())
 }
@@ -326,11 +329,24 @@ pub fn validate(a: ValidateArgs) -> anyhow::Result<()> {
 }
 
 pub fn recovery(a: RecoveryArgs) -> anyhow::Result<()> {
+    let mut fit: Option<mixcast::spec::FitSpec> = a
+        .fit
+        .as_deref()
+        .map(toml::from_str)
+        .transpose()
+        .map_err(|e| UsageError(format!("--fit: {e}")))?;
+    if let Some(m) = a.method {
+        fit.get_or_insert_with(Default::default).method = m.into();
+    }
+    let bayes = fit
+        .as_ref()
+        .is_some_and(|f| f.method == mixcast::spec::FitMethod::Bayes);
+    let draws = a.draws.unwrap_or(if bayes { 1000 } else { 200 });
     if a.calibration {
         let cfg = mixcast::recovery::CalibrationStudyConfig {
             noise: a.noise,
             seeds: a.seeds,
-            draws: a.draws,
+            draws,
             ..Default::default()
         };
         return print_json(&mixcast::recovery::run_calibration_study(&cfg)?);
@@ -344,7 +360,7 @@ pub fn recovery(a: RecoveryArgs) -> anyhow::Result<()> {
         let cfg = mixcast::recovery::AllocationConfig {
             noise: a.noise,
             seeds: a.seeds,
-            draws: a.draws,
+            draws,
             channels: a.channels,
             risk,
             broad: a.broad,
@@ -355,15 +371,10 @@ pub fn recovery(a: RecoveryArgs) -> anyhow::Result<()> {
     let cfg = mixcast::recovery::StudyConfig {
         noise: a.noise,
         seeds: a.seeds,
-        draws: a.draws,
+        draws,
         broad: a.broad,
         geos: a.geos,
-        fit: a
-            .fit
-            .as_deref()
-            .map(toml::from_str)
-            .transpose()
-            .map_err(|e| UsageError(format!("--fit: {e}")))?,
+        fit,
         ..Default::default()
     };
     print_json(&mixcast::recovery::run_study(&cfg)?)

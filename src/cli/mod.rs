@@ -74,9 +74,20 @@ pub struct FitArgs {
     /// Seed for restarts and bootstrap.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Bootstrap draws (overrides the spec; 0 = no intervals).
+    /// Estimation method (overrides the spec's `[fit] method`): fast (posterior mode and
+    /// bootstrap refits) or bayes (NUTS over the joint posterior).
+    #[arg(long, value_enum)]
+    pub method: Option<MethodArg>,
+    /// NUTS chains, run in parallel (bayes; default 4).
+    #[arg(long)]
+    pub chains: Option<usize>,
+    /// Draws: bootstrap refits for fast (0 = no intervals; default 200), draws per chain
+    /// after warm-up for bayes (default 1000).
     #[arg(long)]
     pub draws: Option<usize>,
+    /// NUTS warm-up iterations per chain (bayes; default 1000).
+    #[arg(long)]
+    pub warmup: Option<usize>,
     /// Lift tests CSV (`channel,start,end,lift,se[,scope][,geo]`), entered into the
     /// likelihood; overrides the spec's `[calibration] experiments`.
     #[arg(long)]
@@ -87,6 +98,22 @@ pub struct FitArgs {
     /// No progress output.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// `fit --method`.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum MethodArg {
+    Fast,
+    Bayes,
+}
+
+impl From<MethodArg> for mixcast::spec::FitMethod {
+    fn from(m: MethodArg) -> Self {
+        match m {
+            MethodArg::Fast => mixcast::spec::FitMethod::Fast,
+            MethodArg::Bayes => mixcast::spec::FitMethod::Bayes,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -374,9 +401,13 @@ pub struct RecoveryArgs {
     /// Seeds 1..=N.
     #[arg(long, default_value_t = 5)]
     pub seeds: u64,
-    /// Bootstrap draws per fit.
-    #[arg(long, default_value_t = 200)]
-    pub draws: usize,
+    /// Draws per fit: bootstrap refits (default 200), or with `--method bayes` NUTS draws
+    /// per chain (default 1000).
+    #[arg(long)]
+    pub draws: Option<usize>,
+    /// Estimation method of every fit (overrides `method` in --fit).
+    #[arg(long, value_enum)]
+    pub method: Option<MethodArg>,
     /// Run the budget-allocation regret study instead.
     #[arg(long)]
     pub allocation: bool,

@@ -3,6 +3,8 @@
 //! and a moving-block residual bootstrap for uncertainty.
 
 mod bootstrap;
+mod nuts;
+mod posterior;
 mod problem;
 
 use std::time::Instant;
@@ -24,7 +26,7 @@ use crate::model::{
     PriorSource, RoiPrior, MODEL_SCHEMA_VERSION,
 };
 use crate::observe::{Event, Observer, Silent};
-use crate::spec::ValidSpec;
+use crate::spec::{FitMethod, ValidSpec};
 use crate::transform::ParamBox;
 
 use crate::calibration::Experiment;
@@ -62,19 +64,63 @@ pub struct FitOptions {
     pub draws: Option<usize>,
     /// Lift tests CSV, overriding the spec's `[calibration] experiments`.
     pub experiments: Option<std::path::PathBuf>,
+    /// Override the spec's `[fit] method`.
+    pub method: Option<FitMethod>,
+    /// Override the spec's NUTS chains.
+    pub chains: Option<usize>,
+    /// Override the spec's NUTS warm-up per chain.
+    pub warmup: Option<usize>,
+}
+
+impl FitOptions {
+    /// The spec's `[fit]` settings with these options applied and checked; `draws` means
+    /// bootstrap refits for `fast` and draws per chain for `bayes`.
+    fn settings(&self, spec: &ValidSpec) -> Result<crate::spec::FitSpec, FitError> {
+        let mut f = spec.spec().fit.clone();
+        if let Some(m) = self.method {
+            f.method = m;
+        }
+        f.chains = self.chains.unwrap_or(f.chains);
+        f.warmup = self.warmup.unwrap_or(f.warmup);
+        if let Some(d) = self.draws {
+            match f.method {
+                FitMethod::Fast => f.bootstrap_draws = d,
+                FitMethod::Bayes => f.draws_per_chain = d,
+            }
+        }
+        if f.bootstrap_draws > crate::spec::MAX_DRAWS {
+            return Err(FitError::BadInput(format!(
+                "--draws {} is more than {} uncertainty draws",
+                f.bootstrap_draws,
+                crate::spec::MAX_DRAWS
+            )));
+        }
+        f.check_sampler().map_err(|(key, msg)| {
+            let flag = match key {
+                "fit.chains" => "--chains",
+                "fit.warmup" => "--warmup",
+                _ => "--draws",
+            };
+            FitError::BadInput(format!("{flag} (or `{key}` in the spec) {msg}"))
+        })?;
+        Ok(f)
+    }
 }
 
 /// Last evaluated point with its value and gradient.
 type EvalCache = std::sync::Mutex<Option<(Vec<f64>, f64, Vec<f64>)>>;
 
+/// A smooth objective: value and gradient at a point, `None` where it is not finite.
+pub(crate) type Objective<'a> = &'a (dyn Fn(&[f64]) -> Option<(f64, Vec<f64>)> + Sync);
+
 /// argmin adapter. Value and gradient come from one evaluation, cached because the
 /// line search asks for both at the same point.
-struct Cost<'a, 'b> {
-    p: &'a Problem<'b>,
+struct Cost<'a> {
+    f: Objective<'a>,
     cache: EvalCache,
 }
 
-impl Cost<'_, '_> {
+impl Cost<'_> {
     fn eval(&self, u: &[f64]) -> Result<(f64, Vec<f64>), argmin::core::Error> {
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((cu, f, g)) = cache.as_ref() {
@@ -82,16 +128,13 @@ impl Cost<'_, '_> {
                 return Ok((*f, g.clone()));
             }
         }
-        let e = self
-            .p
-            .eval(u, true)
-            .ok_or_else(|| argmin::core::Error::msg("non-finite objective"))?;
-        *cache = Some((u.to_vec(), e.f, e.grad.clone()));
-        Ok((e.f, e.grad))
+        let (f, g) = (self.f)(u).ok_or_else(|| argmin::core::Error::msg("non-finite objective"))?;
+        *cache = Some((u.to_vec(), f, g.clone()));
+        Ok((f, g))
     }
 }
 
-impl CostFunction for Cost<'_, '_> {
+impl CostFunction for Cost<'_> {
     type Param = Vec<f64>;
     type Output = f64;
     fn cost(&self, u: &Self::Param) -> Result<f64, argmin::core::Error> {
@@ -99,7 +142,7 @@ impl CostFunction for Cost<'_, '_> {
     }
 }
 
-impl Gradient for Cost<'_, '_> {
+impl Gradient for Cost<'_> {
     type Param = Vec<f64>;
     type Gradient = Vec<f64>;
     fn gradient(&self, u: &Self::Param) -> Result<Vec<f64>, argmin::core::Error> {
@@ -107,11 +150,20 @@ impl Gradient for Cost<'_, '_> {
     }
 }
 
-/// Minimise from `u0` with L-BFGS; returns the best point and value.
+/// Minimise the fit objective from `u0` with L-BFGS; returns the best point and value.
 pub(crate) fn minimize(p: &Problem, u0: Vec<f64>, max_iters: u64) -> Option<(Vec<f64>, f64)> {
+    minimize_fn(
+        &|u: &[f64]| p.eval(u, true).map(|e| (e.f, e.grad)),
+        u0,
+        max_iters,
+    )
+}
+
+/// Minimise any smooth objective from `u0` with L-BFGS (More–Thuente line search).
+pub(crate) fn minimize_fn(f: Objective, u0: Vec<f64>, max_iters: u64) -> Option<(Vec<f64>, f64)> {
     if u0.is_empty() {
-        let f = p.eval(&u0, false)?.f;
-        return Some((u0, f));
+        let v = f(&u0)?.0;
+        return Some((u0, v));
     }
     let solver = LBFGS::new(MoreThuenteLineSearch::new(), 7)
         .with_tolerance_grad(1e-6)
@@ -119,7 +171,7 @@ pub(crate) fn minimize(p: &Problem, u0: Vec<f64>, max_iters: u64) -> Option<(Vec
         .with_tolerance_cost(1e-9)
         .ok()?;
     let cost = Cost {
-        p,
+        f,
         cache: std::sync::Mutex::new(None),
     };
     let res = Executor::new(cost, solver)
@@ -129,12 +181,12 @@ pub(crate) fn minimize(p: &Problem, u0: Vec<f64>, max_iters: u64) -> Option<(Vec
         Ok(r) => {
             let st = r.state();
             let best = st.get_best_param()?.clone();
-            let f = st.get_best_cost();
-            f.is_finite().then_some((best, f))
+            let v = st.get_best_cost();
+            v.is_finite().then_some((best, v))
         }
         Err(_) => {
-            let f = p.eval(&u0, false)?.f;
-            Some((u0, f))
+            let v = f(&u0)?.0;
+            Some((u0, v))
         }
     }
 }
@@ -345,26 +397,20 @@ fn experiment_setup(
 }
 
 /// The ROI prior channel `ch` was fitted under, with a pooled level evaluated at `u`.
-fn roi_prior_at(setup: &Setup, ch: &ChannelSetup, u: &[f64], own: bool) -> Option<RoiPrior> {
-    if ch.spend <= 0.0 {
-        return None;
-    }
-    match (ch.pooled, setup.pool_at(u)) {
-        (true, Some((m, r, _))) => Some(RoiPrior {
-            source: PriorSource::Pooled,
-            mean: m,
-            sd: r * m,
-        }),
-        _ => ch.roi_prior.map(|p| RoiPrior {
-            source: if own {
-                PriorSource::Own
-            } else {
-                PriorSource::Fixed
-            },
-            mean: p.mean,
-            sd: p.sd,
-        }),
-    }
+fn roi_prior_at(setup: &Setup, c: usize, u: &[f64], own: bool) -> Option<RoiPrior> {
+    let p = setup.roi_prior_for(c, setup.pool_at(u))?;
+    let source = if setup.channels[c].pooled && setup.pool.is_some() {
+        PriorSource::Pooled
+    } else if own {
+        PriorSource::Own
+    } else {
+        PriorSource::Fixed
+    };
+    Some(RoiPrior {
+        source,
+        mean: p.mean,
+        sd: p.sd,
+    })
 }
 
 /// Turn an unconstrained optimum into model parameters.
@@ -561,12 +607,7 @@ pub fn fit_calibrated(
             n_periods - t0
         )));
     }
-    if let Some(d) = opts.draws.filter(|d| *d > crate::spec::MAX_DRAWS) {
-        return Err(FitError::BadInput(format!(
-            "--draws {d} is more than {} uncertainty draws",
-            crate::spec::MAX_DRAWS
-        )));
-    }
+    let settings = opts.settings(spec)?;
     let t1 = n_periods - opts.holdout;
     let baseline = Baseline::new(&ds, &spec.spec().seasonality, t0, t1);
     let p_lin = baseline.n_columns() + spec.spec().channels.len();
@@ -635,11 +676,12 @@ pub fn fit_calibrated(
             .channels
             .iter()
             .zip(&setup.channels)
-            .map(|(cs, ch)| ChannelInfo {
+            .enumerate()
+            .map(|(c, (cs, ch))| ChannelInfo {
                 name: cs.name.clone(),
                 paid: cs.is_paid(),
                 input_scale: ch.scales.clone(),
-                roi_prior: roi_prior_at(&setup, ch, &u, cs.roi_prior.is_some()),
+                roi_prior: roi_prior_at(&setup, c, &u, cs.roi_prior.is_some()),
             })
             .collect(),
         point,
@@ -664,6 +706,7 @@ pub fn fit_calibrated(
         },
         dataset: ds,
         experiments,
+        sampler: None,
         model_id: String::new(),
     };
     let fitted = model.predict(&model.point, &model.dataset);
@@ -682,8 +725,29 @@ pub fn fit_calibrated(
         });
     }
 
-    let draws = opts.draws.unwrap_or(spec.spec().fit.bootstrap_draws);
-    if draws > 0 {
+    let draws = settings.bootstrap_draws;
+    if settings.method == FitMethod::Bayes {
+        let channel_names: Vec<String> = model.channels.iter().map(|c| c.name.clone()).collect();
+        let base_names: Vec<String> = model
+            .baseline
+            .columns
+            .iter()
+            .map(|c| c.name.clone())
+            .collect();
+        let names = nuts::parameter_names(&setup, &channel_names, &base_names);
+        let nuts_settings = nuts::NutsSettings {
+            chains: settings.chains,
+            draws: settings.draws_per_chain,
+            warmup: settings.warmup,
+            seed: opts.seed,
+        };
+        let (d, report) =
+            nuts::posterior_draws(&setup, &y, &u, &e.beta, sigma2, nuts_settings, names, obs)
+                .map_err(|m| FitError::Numerical(format!("NUTS: {m}")))?;
+        model.draws = d;
+        model.draws_method = "nuts".into();
+        model.sampler = Some(report);
+    } else if draws > 0 {
         let fitted_scaled: Vec<f64> = (0..setup.n_geos)
             .flat_map(|g| {
                 let s = setup.kpi_scale[g];

@@ -5,7 +5,7 @@
 //! `f(u) = [‖y − Xβ̂‖² + Σ ridge_i (β̂_i − μ_i)²] / (2σ²) + Σ_c ROI-prior_c + ½ Σ ((u − u₀)/τ)²`.
 //!
 //! By the envelope theorem `∂f/∂u = −(β̂_c/σ²) rᵀ ∂m_c/∂u + …`, so the gradient needs only
-//! the derivative of channel `c`'s own column, taken by central differences.
+//! the derivative of channel `c`'s own column (analytic).
 
 use crate::linalg::{nnls_gram, Cholesky, SymMat};
 use crate::spec::Prior;
@@ -89,8 +89,8 @@ impl ChannelSetup {
 
     /// Media column over the fit window for all geos, `[n_geos * (t1 - t0)]`, and, when
     /// `jac` is non-empty, its derivative in each unconstrained parameter (`jac[k]`, same
-    /// layout). Saturation derivatives are analytic; adstock weight derivatives are central
-    /// differences of the (cheap) weight vector, pushed through the convolution.
+    /// layout). Both saturation and adstock-weight derivatives are analytic
+    /// ([`Adstock::weights_and_grad`]), the latter pushed through the convolution.
     pub fn column(&self, u: &[f64], t0: usize, out: &mut [f64], jac: &mut [Vec<f64>]) {
         self.column_for(&self.inputs, u, t0, out, jac)
     }
@@ -107,9 +107,13 @@ impl ChannelSetup {
     ) {
         let v = self.values(u);
         let (ad, sat) = self.build(&v);
-        let w = ad.weights();
         let na = self.adstock.param_names().len();
         let want = !jac.is_empty();
+        let (w, dw) = if want {
+            ad.weights_and_grad()
+        } else {
+            (ad.weights(), Vec::new())
+        };
         let dvdu: Vec<f64> = self
             .boxes
             .iter()
@@ -119,30 +123,6 @@ impl ChannelSetup {
                 (b.hi - b.lo) * sg * (1.0 - sg)
             })
             .collect();
-        let dw: Vec<Vec<f64>> = if want {
-            (0..na)
-                .map(|k| {
-                    let b = self.boxes[k];
-                    let h = 1e-6 * (1.0 + v[k].abs());
-                    let lo = (v[k] - h).max(b.lo);
-                    let hi = (v[k] + h).min(b.hi);
-                    if hi <= lo {
-                        return vec![0.0; w.len()];
-                    }
-                    let mut vp = v.clone();
-                    vp[k] = hi;
-                    let wp = self.build(&vp).0.weights();
-                    vp[k] = lo;
-                    let wm = self.build(&vp).0.weights();
-                    wp.iter()
-                        .zip(&wm)
-                        .map(|(a, b)| (a - b) / (hi - lo))
-                        .collect()
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
         let tf = out.len() / inputs.len();
         let mut a = Vec::new();
         let mut da: Vec<Vec<f64>> = vec![Vec::new(); na];
@@ -286,6 +266,104 @@ impl Setup {
             .sum()
     }
 
+    /// The ROI prior channel `c` is fitted under, given the pool's `(m, r, ·)` at the
+    /// current point: the pooled `Normal(m, (r m)²)`, else its own or the fixed default;
+    /// `None` for organic channels.
+    pub fn roi_prior_for(&self, c: usize, pool: Option<(f64, f64, f64)>) -> Option<Prior> {
+        let ch = &self.channels[c];
+        if ch.spend <= 0.0 {
+            return None;
+        }
+        match (ch.pooled, pool) {
+            (true, Some((m, r, _))) => Some(Prior { mean: m, sd: r * m }),
+            _ => ch.roi_prior,
+        }
+    }
+
+    /// Every lift test at `u`, given the channel columns (and, when `jacs` are non-empty,
+    /// their derivatives) over the fit window; `shift` moves each measured lift by that
+    /// many standard errors.
+    pub(crate) fn lift_terms(
+        &self,
+        u: &[f64],
+        cols: &[Vec<f64>],
+        jacs: &[Vec<Vec<f64>>],
+        shift: &[f64],
+    ) -> Vec<LiftTerm> {
+        let n = self.n_obs();
+        let off = self.offsets();
+        self.experiments
+            .iter()
+            .zip(shift)
+            .map(|(e, z)| {
+                let c = e.channel;
+                let ch = &self.channels[c];
+                let want = !jacs[c].is_empty();
+                let mut zc = vec![0.0; n];
+                let mut zj = if want {
+                    vec![vec![0.0; n]; ch.n_params()]
+                } else {
+                    Vec::new()
+                };
+                ch.column_for(&e.zeroed, &u[off[c]..off[c + 1]], self.t0, &mut zc, &mut zj);
+                let l: f64 = e.cells.iter().map(|&(i, w)| w * (cols[c][i] - zc[i])).sum();
+                let dl: Vec<f64> = zj
+                    .iter()
+                    .zip(&jacs[c])
+                    .map(|(dz, d)| e.cells.iter().map(|&(i, w)| w * (d[i] - dz[i])).sum())
+                    .collect();
+                LiftTerm {
+                    channel: c,
+                    l,
+                    dl,
+                    lift: e.lift + e.se * z,
+                    se: e.se,
+                }
+            })
+            .collect()
+    }
+
+    /// Channel columns over the fit window, `[n_channels][n]`, and with `want_grad` their
+    /// derivatives in each channel's own unconstrained parameters, `[n_channels][k][n]`.
+    pub(crate) fn columns(
+        &self,
+        u: &[f64],
+        want_grad: bool,
+    ) -> (Vec<Vec<f64>>, Vec<Vec<Vec<f64>>>) {
+        let n = self.n_obs();
+        let off = self.offsets();
+        self.channels
+            .iter()
+            .enumerate()
+            .map(|(c, ch)| {
+                let mut col = vec![0.0; n];
+                let mut jac = if want_grad {
+                    vec![vec![0.0; n]; ch.n_params()]
+                } else {
+                    Vec::new()
+                };
+                ch.column(&u[off[c]..off[c + 1]], self.t0, &mut col, &mut jac);
+                (col, jac)
+            })
+            .unzip()
+    }
+
+    /// Gaussian prior on the unconstrained parameters: `½ Σ ((u − u₀)/sd)²` and its
+    /// gradient added into `grad` (same layout as `u`).
+    pub(crate) fn u_prior(&self, u: &[f64], u0: &[f64], grad: Option<&mut [f64]>) -> f64 {
+        let usd = self.prior_sd();
+        if let Some(g) = grad {
+            for i in 0..u.len() {
+                g[i] += (u[i] - u0[i]) / (usd[i] * usd[i]);
+            }
+        }
+        u.iter()
+            .zip(u0)
+            .zip(&usd)
+            .map(|((x, c), sd)| 0.5 * ((x - c) / sd).powi(2))
+            .sum()
+    }
+
     pub fn problem(&self, y: Vec<f64>, sigma2: f64) -> Problem<'_> {
         let bty = self.base.iter().map(|c| dot(c, &y)).collect();
         Problem {
@@ -302,12 +380,12 @@ impl Setup {
 
 /// One lift test evaluated at `u`: `L`, `∂L/∂u` (the channel's parameters) and the
 /// (possibly perturbed) measured lift.
-struct LiftTerm {
-    channel: usize,
-    l: f64,
-    dl: Vec<f64>,
-    lift: f64,
-    se: f64,
+pub(crate) struct LiftTerm {
+    pub channel: usize,
+    pub l: f64,
+    pub dl: Vec<f64>,
+    pub lift: f64,
+    pub se: f64,
 }
 
 pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
@@ -318,23 +396,10 @@ impl Problem<'_> {
     /// Evaluate the objective (and gradient if asked) at unconstrained `u`.
     pub fn eval(&self, u: &[f64], want_grad: bool) -> Option<Eval> {
         let s = self.setup;
-        let n = s.n_obs();
         let pb = s.base.len();
         let nc = s.channels.len();
         let off = s.offsets();
-        let mut cols: Vec<Vec<f64>> = Vec::with_capacity(nc);
-        let mut jacs: Vec<Vec<Vec<f64>>> = Vec::with_capacity(nc);
-        for (c, ch) in s.channels.iter().enumerate() {
-            let mut col = vec![0.0; n];
-            let mut jac = if want_grad {
-                vec![vec![0.0; n]; ch.n_params()]
-            } else {
-                Vec::new()
-            };
-            ch.column(&u[off[c]..off[c + 1]], s.t0, &mut col, &mut jac);
-            cols.push(col);
-            jacs.push(jac);
-        }
+        let (cols, jacs) = s.columns(u, want_grad);
         let p = pb + nc;
         let mut a = SymMat::zeros(p);
         for i in 0..pb {
@@ -360,11 +425,7 @@ impl Problem<'_> {
         let pool = s.pool_at(u);
         let mut roi_terms = vec![None; nc];
         for (c, ch) in s.channels.iter().enumerate() {
-            let prior = match (ch.pooled, pool) {
-                (true, Some((m, r, _))) => Some(Prior { mean: m, sd: r * m }),
-                _ => ch.roi_prior,
-            };
-            if let (Some(mut pr), true) = (prior, ch.spend > 0.0) {
+            if let Some(mut pr) = s.roi_prior_for(c, pool) {
                 pr.mean += pr.sd * self.roi_shift[c];
                 let k = s.kpi_total(&cols[c]) / ch.spend;
                 if k > 0.0 {
@@ -376,39 +437,12 @@ impl Problem<'_> {
             }
         }
         // Lift tests: (β_c L − lift)² / (2 se²), the same quadratic form as an ROI prior.
-        let exp_terms: Vec<LiftTerm> = s
-            .experiments
-            .iter()
-            .zip(&self.lift_shift)
-            .map(|(e, z)| {
-                let c = e.channel;
-                let ch = &s.channels[c];
-                let mut zc = vec![0.0; n];
-                let mut zj = if want_grad {
-                    vec![vec![0.0; n]; ch.n_params()]
-                } else {
-                    Vec::new()
-                };
-                ch.column_for(&e.zeroed, &u[off[c]..off[c + 1]], s.t0, &mut zc, &mut zj);
-                let l: f64 = e.cells.iter().map(|&(i, w)| w * (cols[c][i] - zc[i])).sum();
-                let dl: Vec<f64> = zj
-                    .iter()
-                    .zip(&jacs[c])
-                    .map(|(dz, d)| e.cells.iter().map(|&(i, w)| w * (d[i] - dz[i])).sum())
-                    .collect();
-                let lift = e.lift + e.se * z;
-                let lam = self.sigma2 * l * l / (e.se * e.se);
-                a.add_diag(pb + c, lam);
-                b[pb + c] += self.sigma2 * l * lift / (e.se * e.se);
-                LiftTerm {
-                    channel: c,
-                    l,
-                    dl,
-                    lift,
-                    se: e.se,
-                }
-            })
-            .collect();
+        let exp_terms = s.lift_terms(u, &cols, &jacs, &self.lift_shift);
+        for t in &exp_terms {
+            let lam = self.sigma2 * t.l * t.l / (t.se * t.se);
+            a.add_diag(pb + t.channel, lam);
+            b[pb + t.channel] += self.sigma2 * t.l * t.lift / (t.se * t.se);
+        }
         let nonneg: Vec<bool> = (0..p).map(|i| i >= pb).collect();
         let beta = nnls_gram(&a, &b, &nonneg)?;
         // Laplace term: β is integrated out, adding ½ ln det A (A/σ² is β's posterior
@@ -470,25 +504,17 @@ impl Problem<'_> {
             .iter()
             .map(|t| (beta[pb + t.channel] * t.l - t.lift).powi(2) / (2.0 * t.se * t.se))
             .sum();
-        let u0 = &self.u_center;
-        let usd = s.prior_sd();
-        let prior: f64 = u
-            .iter()
-            .zip(u0)
-            .zip(&usd)
-            .map(|((x, c), sd)| 0.5 * ((x - c) / sd).powi(2))
-            .sum();
+        let mut grad = vec![0.0; u.len()];
+        let prior = s.u_prior(u, &self.u_center, want_grad.then_some(grad.as_mut_slice()));
         let f = sse / (2.0 * self.sigma2) + pen + roi_pen + lift_pen + prior + 0.5 * logdet;
         if !f.is_finite() {
             return None;
         }
-        let mut grad = vec![0.0; u.len()];
         if want_grad {
             for (c, ch) in s.channels.iter().enumerate() {
                 let bc = beta[pb + c];
                 for (k, d) in jacs[c].iter().enumerate() {
                     let gi = off[c] + k;
-                    grad[gi] = (u[gi] - u0[gi]) / (usd[gi] * usd[gi]);
                     if s.laplace {
                         // ½ tr(A⁻¹ ∂A): ∂A has x_j·d in row and column pb + c, and
                         // 2 x_c·d + ∂λ_c on the diagonal.
@@ -533,7 +559,7 @@ impl Problem<'_> {
             }
             if let Some((_, _, dm_du)) = pool {
                 let at = off[nc];
-                grad[at] = (u[at] - u0[at]) / (usd[at] * usd[at]) + d_m * dm_du;
+                grad[at] += d_m * dm_du;
             }
         }
         Some(Eval { f, grad, beta, sse })

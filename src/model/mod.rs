@@ -195,10 +195,56 @@ pub struct Model {
     /// Lift tests the fit was calibrated with (see [`crate::calibration`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub experiments: Vec<crate::calibration::Experiment>,
+    /// NUTS convergence (`fit --method bayes`); absent for the fast path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampler: Option<SamplerDiagnostics>,
     /// Content hash ([`Model::content_id`]); recomputed whenever a model is loaded, so an
     /// edited artifact gets its own id.
     #[serde(default)]
     pub model_id: String,
+}
+
+/// Convergence of a NUTS fit: per-parameter rank-normalised split R̂ and bulk ESS (see
+/// [`crate::mcmc`]) over all chains after warm-up, and the sampler's divergences.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SamplerDiagnostics {
+    /// Chains run.
+    pub chains: usize,
+    /// Draws per chain after warm-up.
+    pub draws_per_chain: usize,
+    /// Warm-up (adaptation) iterations per chain.
+    pub warmup: usize,
+    /// Draws kept in the artifact (all chains, evenly thinned to at most
+    /// [`MAX_STORED_DRAWS`]).
+    pub stored_draws: usize,
+    /// Divergent transitions after warm-up (should be 0).
+    pub divergences: usize,
+    /// Largest R̂ over parameters (should be < 1.01); null if it could not be computed.
+    pub rhat_max: Option<f64>,
+    /// Smallest bulk ESS over parameters (should be ≥ 100 per chain); null likewise.
+    pub ess_bulk_min: Option<f64>,
+    /// Adapted step size per chain.
+    pub step_size: Vec<f64>,
+    /// Gradient evaluations over all chains.
+    pub gradient_evals: u64,
+    /// Per sampled parameter (unconstrained scale; R̂ and ESS are rank-based, so they hold
+    /// on any monotone scale).
+    pub parameters: Vec<ParamConvergence>,
+}
+
+/// Posterior draws stored in a model artifact at most (scenarios, curves and the
+/// optimizer evaluate every stored draw; more adds time, not accuracy).
+pub const MAX_STORED_DRAWS: usize = 1000;
+
+/// Convergence of one parameter.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParamConvergence {
+    /// `channel.param`, a baseline column, `channel.coef`, `media_share_level` or `sigma`.
+    pub name: String,
+    /// Rank-normalised split R̂.
+    pub rhat: Option<f64>,
+    /// Bulk effective sample size.
+    pub ess_bulk: Option<f64>,
 }
 
 /// Which model produced an output: every JSON document about a model carries it.

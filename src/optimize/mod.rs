@@ -1113,7 +1113,7 @@ fn optimize_with(p: &Planner, req: &ValidRequest) -> Result<Recommendation, Opti
         })
         .collect();
     let ev = expected_view(req.risk);
-    let mass = hz.interval_mass();
+    let mass = hz.spread();
     let total_sets: Vec<f64> = (0..n_sets)
         .map(|s| fixed_sets[s] + contrib.iter().map(|c| c[s].0).sum::<f64>())
         .collect();

@@ -227,6 +227,146 @@ impl Adstock {
         w
     }
 
+    /// Lag weights and their analytic derivatives in each free parameter
+    /// ([`AdstockKind::param_names`] order): `(w, dw)` with `w: [L]`, `dw: [n_params][L]`,
+    /// `dw[k][l] = ∂w_l/∂p_k`. Values equal [`Adstock::weights`].
+    ///
+    /// - geometric `α^l`: `l α^(l−1)`;
+    /// - delayed `α^((l−θ)²)`: `w (l−θ)²/α` and `−2 w (l−θ) ln α`;
+    /// - Weibull CDF `exp(−Σ_{i≤l} (i/s)^k)`, `s = scale·L`: `−w Σ (i/s)^k ln(i/s)` and
+    ///   `w L Σ k (i/s)^k / s`;
+    /// - Weibull PDF `p_l / p_m` (`m` the peak lag, `p_l = f(l+1)`): `w (∂ln p_l − ∂ln p_m)`
+    ///   with `∂ln p/∂k = 1/k + ln z − z^k ln z`, `∂ln p/∂s = k (z^k − 1)/s`, `z = (l+1)/s`;
+    /// - normalising: `∂(w_l/S) = ∂w_l/S − w_l ΣdW/S²`.
+    pub fn weights_and_grad(&self) -> (Vec<f64>, Vec<Vec<f64>>) {
+        let l = self.max_lag();
+        let (w, dw, normalize): (Vec<f64>, Vec<Vec<f64>>, bool) = match *self {
+            Adstock::Geometric {
+                decay, normalize, ..
+            } => {
+                let w = (0..l).map(|i| decay.powi(i as i32)).collect();
+                let d = (0..l)
+                    .map(|i| {
+                        if i == 0 {
+                            0.0
+                        } else {
+                            i as f64 * decay.powi(i as i32 - 1)
+                        }
+                    })
+                    .collect();
+                (w, vec![d], normalize)
+            }
+            Adstock::Delayed {
+                decay,
+                peak,
+                normalize,
+                ..
+            } => {
+                let w: Vec<f64> = (0..l)
+                    .map(|i| decay.powf((i as f64 - peak).powi(2)))
+                    .collect();
+                let (mut da, mut dp) = (vec![0.0; l], vec![0.0; l]);
+                if decay > 0.0 {
+                    for i in 0..l {
+                        let e = i as f64 - peak;
+                        da[i] = w[i] * e * e / decay;
+                        dp[i] = -2.0 * w[i] * e * decay.ln();
+                    }
+                }
+                (w, vec![da, dp], normalize)
+            }
+            Adstock::WeibullCdf {
+                shape,
+                scale,
+                normalize,
+                ..
+            } => {
+                let s = (scale * l as f64).max(1e-6);
+                let ds = if scale * l as f64 > 1e-6 {
+                    l as f64
+                } else {
+                    0.0
+                };
+                let (mut w, mut dk, mut dsc) = (vec![1.0; l], vec![0.0; l], vec![0.0; l]);
+                let (mut acc, mut ak, mut asc) = (0.0, 0.0, 0.0);
+                for i in 1..l {
+                    let z = i as f64 / s;
+                    let zk = z.powf(shape);
+                    acc += zk;
+                    ak += zk * z.ln();
+                    asc += shape * zk / s;
+                    w[i] = (-acc).exp();
+                    dk[i] = -w[i] * ak;
+                    dsc[i] = w[i] * asc * ds;
+                }
+                (w, vec![dk, dsc], normalize)
+            }
+            Adstock::WeibullPdf {
+                shape,
+                scale,
+                normalize,
+                ..
+            } => {
+                let s = (scale * l as f64).max(1e-6);
+                let ds = if scale * l as f64 > 1e-6 {
+                    l as f64
+                } else {
+                    0.0
+                };
+                let p: Vec<f64> = (0..l)
+                    .map(|i| weibull_pdf((i + 1) as f64, shape, s))
+                    .collect();
+                let dlog = |i: usize| {
+                    let z = (i + 1) as f64 / s;
+                    let zk = z.powf(shape);
+                    (
+                        1.0 / shape + z.ln() - zk * z.ln(),
+                        shape * (zk - 1.0) / s * ds,
+                    )
+                };
+                let (m_idx, m) =
+                    p.iter().enumerate().fold(
+                        (0, 0.0),
+                        |acc, (i, &v)| if v > acc.1 { (i, v) } else { acc },
+                    );
+                if m > 0.0 && m.is_finite() {
+                    let (km, sm) = dlog(m_idx);
+                    let w: Vec<f64> = p.iter().map(|v| v / m).collect();
+                    let (mut dk, mut dsc) = (vec![0.0; l], vec![0.0; l]);
+                    for i in 0..l {
+                        if w[i] > 0.0 {
+                            let (ki, si) = dlog(i);
+                            dk[i] = w[i] * (ki - km);
+                            dsc[i] = w[i] * (si - sm);
+                        }
+                    }
+                    (w, vec![dk, dsc], normalize)
+                } else {
+                    let mut z = vec![0.0; l];
+                    z[0] = 1.0;
+                    (z, vec![vec![0.0; l]; 2], normalize)
+                }
+            }
+            Adstock::None => (vec![1.0], Vec::new(), false),
+        };
+        let total: f64 = w.iter().sum();
+        if normalize && total > 0.0 && total.is_finite() {
+            let dw = dw
+                .iter()
+                .map(|d| {
+                    let ds: f64 = d.iter().sum();
+                    d.iter()
+                        .zip(&w)
+                        .map(|(dv, wv)| dv / total - wv * ds / (total * total))
+                        .collect()
+                })
+                .collect();
+            (w.iter().map(|v| v / total).collect(), dw)
+        } else {
+            (w, dw)
+        }
+    }
+
     /// Apply to a series: `out[t] = Σ_l w_l · x[t − l]` (values before the start count as 0).
     pub fn apply(&self, x: &[f64], out: &mut [f64]) {
         convolve(x, &self.weights(), out);

@@ -89,6 +89,53 @@ mod tests {
         ]
     }
 
+    /// Analytic weight derivatives equal the weights' central differences (relative 1e-5),
+    /// for every kind, normalised or not, at several parameter values.
+    #[test]
+    fn weight_gradients_match_finite_differences() {
+        for a in all_adstocks() {
+            for normalize in [true, false] {
+                for scale in [0.6, 1.0, 1.7] {
+                    let kind = a.kind();
+                    let p: Vec<f64> = a
+                        .params()
+                        .iter()
+                        .enumerate()
+                        .map(|(i, v)| {
+                            if i == 0 {
+                                (v * scale).min(0.89)
+                            } else {
+                                v * scale
+                            }
+                        })
+                        .collect();
+                    let ad = kind.build(&p, a.max_lag(), normalize);
+                    let (w, dw) = ad.weights_and_grad();
+                    for (a, b) in w.iter().zip(ad.weights()) {
+                        assert!((a - b).abs() <= 1e-12 * (1.0 + b.abs()), "{ad:?}");
+                    }
+                    assert_eq!(dw.len(), p.len());
+                    for (k, d) in dw.iter().enumerate() {
+                        let h = 1e-6 * (1.0 + p[k].abs());
+                        let mut pp = p.clone();
+                        pp[k] += h;
+                        let wp = kind.build(&pp, a.max_lag(), normalize).weights();
+                        pp[k] -= 2.0 * h;
+                        let wm = kind.build(&pp, a.max_lag(), normalize).weights();
+                        for l in 0..w.len() {
+                            let fd = (wp[l] - wm[l]) / (2.0 * h);
+                            assert!(
+                                (d[l] - fd).abs() <= 1e-5 * (1.0 + fd.abs()),
+                                "{ad:?} param {k} lag {l}: analytic {} vs fd {fd}",
+                                d[l]
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn geometric_hand_case() {
         // w = [1, 0.5, 0.25]; x = [4, 0, 0, 2] → [4, 2, 1, 2]

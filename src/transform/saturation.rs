@@ -140,12 +140,13 @@ impl Saturation {
                     dparams.iter_mut().for_each(|d| *d = 0.0);
                     return (0.0, 0.0);
                 }
-                let r = k / x;
-                let q = r.powf(s);
+                // One logarithm serves q = r^s = e^{s ln r} and ∂q/∂s = q ln r.
+                let lr = (k / x).ln();
+                let q = (s * lr).exp();
                 let f = 1.0 / (1.0 + q);
                 let dfdq = -f * f;
                 dparams[0] = dfdq * s * q / k;
-                dparams[1] = dfdq * q * r.ln();
+                dparams[1] = dfdq * q * lr;
                 (f, dfdq * (-s * q / x))
             }
             Saturation::Logistic { lambda } => {
