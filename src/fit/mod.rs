@@ -775,3 +775,72 @@ pub fn fit_calibrated(
     model.model_id = model.content_id();
     Ok(model)
 }
+
+/// Test fixture shared by the objective's and the posterior's gradient tests.
+#[cfg(test)]
+pub(crate) mod fixture {
+    use crate::simulate::{simulate, SimConfig};
+    use crate::spec::ValidSpec;
+    use crate::transform::{AdstockKind, SaturationKind};
+
+    /// A simulated national dataset (`weeks` × one channel per entry of `kinds`, 3%
+    /// noise, no holdout) with the given transform kinds, and one 8-week lift test per
+    /// `(channel, first week searched, lift, se, scope)` over weeks where the channel
+    /// spent; returns the fit's setup and response.
+    pub fn setup(
+        weeks: usize,
+        kinds: &[(AdstockKind, SaturationKind)],
+        tests: &[(usize, usize, f64, f64, &str)],
+    ) -> (super::Setup, Vec<f64>) {
+        let sim = simulate(&SimConfig {
+            weeks,
+            channels: kinds.len(),
+            noise: 0.03,
+            holdout: 0,
+            ..Default::default()
+        });
+        let dir = tempfile::tempdir().unwrap();
+        sim.write(dir.path()).unwrap();
+        let loaded = ValidSpec::load(&dir.path().join("spec.toml")).unwrap();
+        let mut edited = loaded.spec().clone();
+        for (ch, (a, sat)) in edited.channels.iter_mut().zip(kinds) {
+            ch.adstock = *a;
+            ch.saturation = *sat;
+        }
+        let spec = loaded.with_spec(edited).unwrap();
+        let ds = crate::load_dataset(&spec).unwrap();
+        let t1 = ds.n_periods();
+        let names: Vec<String> = spec
+            .spec()
+            .channels
+            .iter()
+            .map(|c| c.name.clone())
+            .collect();
+        let mut csv = String::from("channel,start,end,lift,se,scope\n");
+        for &(c, from, lift, se, scope) in tests {
+            let sp = ds.channels[c].spend.as_ref().unwrap().series(0);
+            let a = (from..t1 - 8)
+                .find(|&t| sp[t..t + 8].iter().sum::<f64>() > 0.0)
+                .unwrap();
+            csv += &format!(
+                "{},{},{},{lift},{se},{scope}\n",
+                names[c],
+                ds.dates[a],
+                ds.dates[a + 7]
+            );
+        }
+        let kept = crate::calibration::parse_experiments(
+            &csv,
+            std::path::Path::new("tests.csv"),
+            &ds,
+            &names,
+            0,
+            t1,
+        )
+        .unwrap()
+        .kept;
+        assert_eq!(kept.len(), tests.len());
+        let base = crate::design::Baseline::new(&ds, &spec.spec().seasonality, 0, t1);
+        super::build_setup(&spec, &ds, &base, 0, t1, &kept, &crate::observe::Silent).unwrap()
+    }
+}

@@ -282,71 +282,25 @@ impl<'a> Posterior<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::simulate::{simulate, SimConfig};
-    use crate::spec::ValidSpec;
-    use crate::transform::{AdstockKind, SaturationKind};
 
     /// Analytic gradient of the joint density against central differences (relative 1e-5)
     /// at random points, for every adstock and saturation kind, with a lift test and the
     /// pooled ROI prior in play.
     #[test]
     fn joint_gradient_matches_finite_differences() {
+        use crate::transform::{AdstockKind as A, SaturationKind as S};
         use rand::{Rng, SeedableRng};
-        let sim = simulate(&SimConfig {
-            weeks: 70,
-            channels: 5,
-            noise: 0.03,
-            holdout: 0,
-            ..Default::default()
-        });
-        let dir = tempfile::tempdir().unwrap();
-        sim.write(dir.path()).unwrap();
-        let loaded = ValidSpec::load(&dir.path().join("spec.toml")).unwrap();
-        let mut edited = loaded.spec().clone();
-        let kinds = [
-            (AdstockKind::Geometric, SaturationKind::Hill),
-            (AdstockKind::WeibullCdf, SaturationKind::Logistic),
-            (AdstockKind::WeibullPdf, SaturationKind::Hill),
-            (AdstockKind::Delayed, SaturationKind::None),
-            (AdstockKind::None, SaturationKind::Hill),
-        ];
-        for (ch, (a, sat)) in edited.channels.iter_mut().zip(kinds) {
-            ch.adstock = a;
-            ch.saturation = sat;
-        }
-        let spec = loaded.with_spec(edited).unwrap();
-        let ds = crate::load_dataset(&spec).unwrap();
-        let t1 = ds.n_periods();
-        let names: Vec<String> = spec
-            .spec()
-            .channels
-            .iter()
-            .map(|c| c.name.clone())
-            .collect();
-        let sp = ds.channels[0].spend.as_ref().unwrap().series(0);
-        let a = (10..t1 - 8)
-            .find(|&t| sp[t..t + 8].iter().sum::<f64>() > 0.0)
-            .unwrap();
-        let csv = format!(
-            "channel,start,end,lift,se,scope\n{},{},{},20000,3000,total\n",
-            names[0],
-            ds.dates[a],
-            ds.dates[a + 7]
+        let (setup, y) = crate::fit::fixture::setup(
+            70,
+            &[
+                (A::Geometric, S::Hill),
+                (A::WeibullCdf, S::Logistic),
+                (A::WeibullPdf, S::Hill),
+                (A::Delayed, S::None),
+                (A::None, S::Hill),
+            ],
+            &[(0, 10, 20000.0, 3000.0, "total")],
         );
-        let tests = crate::calibration::parse_experiments(
-            &csv,
-            std::path::Path::new("t.csv"),
-            &ds,
-            &names,
-            0,
-            t1,
-        )
-        .unwrap()
-        .kept;
-        let base = crate::design::Baseline::new(&ds, &spec.spec().seasonality, 0, t1);
-        let (setup, y) =
-            crate::fit::build_setup(&spec, &ds, &base, 0, t1, &tests, &crate::observe::Silent)
-                .unwrap();
         assert!(setup.pool.is_some());
         let post = Posterior::new(&setup, &y);
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
@@ -380,21 +334,8 @@ mod tests {
     /// `pack` and `unpack` are inverse (away from the floor).
     #[test]
     fn pack_round_trips() {
-        let sim = simulate(&SimConfig {
-            weeks: 60,
-            channels: 3,
-            holdout: 0,
-            ..Default::default()
-        });
-        let dir = tempfile::tempdir().unwrap();
-        sim.write(dir.path()).unwrap();
-        let spec = ValidSpec::load(&dir.path().join("spec.toml")).unwrap();
-        let ds = crate::load_dataset(&spec).unwrap();
-        let t1 = ds.n_periods();
-        let base = crate::design::Baseline::new(&ds, &spec.spec().seasonality, 0, t1);
-        let (setup, y) =
-            crate::fit::build_setup(&spec, &ds, &base, 0, t1, &[], &crate::observe::Silent)
-                .unwrap();
+        use crate::transform::{AdstockKind as A, SaturationKind as S};
+        let (setup, y) = crate::fit::fixture::setup(60, &[(A::Geometric, S::Hill); 3], &[]);
         let post = Posterior::new(&setup, &y);
         let theta: Vec<f64> = (0..post.dim()).map(|i| 0.1 * i as f64 - 0.7).collect();
         let back = post.pack(&post.unpack(&theta).unwrap(), 1e-12);

@@ -568,64 +568,24 @@ impl Problem<'_> {
 
 #[cfg(test)]
 mod tests {
-    use crate::simulate::{simulate, SimConfig};
-    use crate::spec::ValidSpec;
-
-    /// The envelope-theorem gradient equals central differences of the objective.
+    /// The envelope-theorem gradient equals central differences of the objective, with
+    /// two lift tests: an immediate one on a Weibull-PDF channel and a total one on a
+    /// logistic channel.
     #[test]
     fn gradient_matches_finite_differences() {
-        let sim = simulate(&SimConfig {
-            weeks: 80,
-            channels: 3,
-            noise: 0.03,
-            holdout: 0,
-            ..Default::default()
-        });
-        let dir = tempfile::tempdir().unwrap();
-        sim.write(dir.path()).unwrap();
-        let loaded = ValidSpec::load(&dir.path().join("spec.toml")).unwrap();
-        let mut edited = loaded.spec().clone();
-        edited.channels[1].adstock = crate::transform::AdstockKind::WeibullPdf;
-        edited.channels[2].saturation = crate::transform::SaturationKind::Logistic;
-        let spec = loaded.with_spec(edited).unwrap();
-        let ds = crate::load_dataset(&spec).unwrap();
-        let t1 = ds.n_periods();
-        let base = crate::design::Baseline::new(&ds, &spec.spec().seasonality, 0, t1);
-        // Two lift tests: an immediate one on the Weibull channel and a total one on the
-        // logistic channel, each over 8 periods in which the channel spent.
-        let names: Vec<String> = spec
-            .spec()
-            .channels
-            .iter()
-            .map(|c| c.name.clone())
-            .collect();
-        let window = |c: usize, from: usize| {
-            let sp = ds.channels[c].spend.as_ref().unwrap().series(0);
-            let a = (from..t1 - 8)
-                .find(|&t| sp[t..t + 8].iter().sum::<f64>() > 0.0)
-                .unwrap();
-            (ds.dates[a], ds.dates[a + 7])
-        };
-        let (a1, b1) = window(1, 10);
-        let (a2, b2) = window(2, 30);
-        let csv = format!(
-            "channel,start,end,lift,se,scope\n{},{a1},{b1},20000,3000,immediate\n{},{a2},{b2},15000,2000,total\n",
-            names[1], names[2]
+        use crate::transform::{AdstockKind as A, SaturationKind as S};
+        let (setup, y) = crate::fit::fixture::setup(
+            80,
+            &[
+                (A::Geometric, S::Hill),
+                (A::WeibullPdf, S::Hill),
+                (A::Geometric, S::Logistic),
+            ],
+            &[
+                (1, 10, 20000.0, 3000.0, "immediate"),
+                (2, 30, 15000.0, 2000.0, "total"),
+            ],
         );
-        let tests = crate::calibration::parse_experiments(
-            &csv,
-            std::path::Path::new("tests.csv"),
-            &ds,
-            &names,
-            0,
-            t1,
-        )
-        .unwrap()
-        .kept;
-        assert_eq!(tests.len(), 2);
-        let (setup, y) =
-            crate::fit::build_setup(&spec, &ds, &base, 0, t1, &tests, &crate::observe::Silent)
-                .unwrap();
         for laplace in [false, true] {
             let setup = super::Setup {
                 laplace,

@@ -61,6 +61,16 @@ fn weibull_cdf(x: f64, shape: f64, scale: f64) -> f64 {
     1.0 - (-(x / scale).powf(shape)).exp()
 }
 
+/// The Weibull scale in lags, `s = max(scale·L, 1e-6)`, and `ds/dscale`.
+fn weibull_scale(scale: f64, l: usize) -> (f64, f64) {
+    let s = scale * l as f64;
+    if s > 1e-6 {
+        (s, l as f64)
+    } else {
+        (1e-6, 0.0)
+    }
+}
+
 fn weibull_pdf(x: f64, shape: f64, scale: f64) -> f64 {
     let z = x / scale;
     (shape / scale) * z.powf(shape - 1.0) * (-z.powf(shape)).exp()
@@ -175,7 +185,7 @@ impl Adstock {
                 normalize,
                 ..
             } => {
-                let s = (scale * l as f64).max(1e-6);
+                let s = weibull_scale(scale, l).0;
                 let mut acc = 1.0;
                 let mut w = Vec::with_capacity(l);
                 w.push(1.0);
@@ -191,7 +201,7 @@ impl Adstock {
                 normalize,
                 ..
             } => {
-                let s = (scale * l as f64).max(1e-6);
+                let s = weibull_scale(scale, l).0;
                 let w: Vec<f64> = (0..l)
                     .map(|i| weibull_pdf((i + 1) as f64, shape, s))
                     .collect();
@@ -281,12 +291,7 @@ impl Adstock {
                 normalize,
                 ..
             } => {
-                let s = (scale * l as f64).max(1e-6);
-                let ds = if scale * l as f64 > 1e-6 {
-                    l as f64
-                } else {
-                    0.0
-                };
+                let (s, ds) = weibull_scale(scale, l);
                 let (mut w, mut dk, mut dsc) = (vec![1.0; l], vec![0.0; l], vec![0.0; l]);
                 let (mut acc, mut ak, mut asc) = (0.0, 0.0, 0.0);
                 for i in 1..l {
@@ -307,12 +312,7 @@ impl Adstock {
                 normalize,
                 ..
             } => {
-                let s = (scale * l as f64).max(1e-6);
-                let ds = if scale * l as f64 > 1e-6 {
-                    l as f64
-                } else {
-                    0.0
-                };
+                let (s, ds) = weibull_scale(scale, l);
                 let p: Vec<f64> = (0..l)
                     .map(|i| weibull_pdf((i + 1) as f64, shape, s))
                     .collect();
