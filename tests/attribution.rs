@@ -65,6 +65,60 @@ fn shapley_recovers_incremental_shares() {
     }
 }
 
+/// Shapley does not assume the conversion form: on 1M journeys generated under each of
+/// four forms (with strong effects, baseline 5%, so the forms differ), the held-out
+/// comparison picks the generating form and the shares are within 3 pp of the true
+/// incremental shares (each journey's Shapley values under the true conversion function),
+/// zero-effect channels included. Noisy-OR alone misses logistic data by more.
+#[test]
+fn shapley_holds_under_every_conversion_form() {
+    use mixcast::attribution::shapley::ConversionForm as F;
+    use mixcast::attribution::simulate::TrueConversion as T;
+    let cases = [
+        (T::Additive, F::Additive),
+        (T::NoisyOr, F::NoisyOr),
+        (T::Logistic, F::Logistic),
+        (T::Interacting, F::LogisticPairwise),
+    ];
+    for (truth_form, want) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = JourneyConfig {
+            conversion: truth_form,
+            ..JourneyConfig::standard(1_000_000, 11)
+        }
+        .with_effects(0.05, 4.0)
+        .unwrap();
+        let truth = simulate_journeys(&cfg, dir.path()).unwrap();
+        let t = read_paths_csv(&dir.path().join("paths.csv"), ReadOptions::default()).unwrap();
+        let s = ModelSettings::default();
+        let r = attribute(&t, &[Model::Shapley], &s).unwrap();
+        let m = &r.models[0];
+        let check = m.conversion_model.as_ref().unwrap();
+        assert_eq!(check.chosen, want, "{truth_form:?}: {check:?}");
+        let err = |shares: &dyn Fn(&str) -> f64| {
+            cfg.channels
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (shares(&c.name) - truth.shares[i]).abs())
+                .fold(0.0, f64::max)
+        };
+        let chosen = err(&|n| m.channels.iter().find(|c| c.name == n).unwrap().share);
+        eprintln!(
+            "{truth_form:?}: chosen {:?}, max share error {chosen:.4}",
+            check.chosen
+        );
+        assert!(chosen <= 0.03, "{truth_form:?}: max share error {chosen}");
+        if truth_form == T::Logistic {
+            let noisy = check
+                .candidates
+                .iter()
+                .find(|c| c.form == F::NoisyOr)
+                .unwrap();
+            assert!(err(&|n| noisy.shares[n]) > chosen + 0.01);
+        }
+    }
+}
+
 /// The same journeys as events (lookback long enough to keep every touch) and as the
 /// simulator's aggregated paths give identical channel-level Markov and Shapley results.
 #[test]
@@ -109,7 +163,7 @@ fn events_and_paths_inputs_agree() {
             // Values are written with 2 decimals per conversion (events) and per path sum
             // (paths), so they agree to rounding only.
             assert!(
-                (ca.value - cb.value).abs() < 1e-5 * ca.value.max(1.0),
+                (ca.value - cb.value).abs() < 1e-4 * ca.value.max(1.0),
                 "{} {} value {} vs {}",
                 ma.model,
                 ca.name,

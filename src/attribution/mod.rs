@@ -290,6 +290,10 @@ pub struct ModelResult {
     /// Per campaign (when the input has campaigns).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub campaigns: Vec<Credit>,
+    /// Shapley: the conversion model its rates follow (chosen by held-out likelihood),
+    /// the alternatives' answers and the largest share shift among them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversion_model: Option<shapley::ConversionModelCheck>,
 }
 
 /// The attribution report (the `mixcast attribute --json` document).
@@ -326,6 +330,7 @@ pub fn attribute(
     let results = models
         .iter()
         .map(|m| {
+            let mut check = None;
             let (credit, raw) = match *m {
                 Model::Markov { order } => {
                     let r = markov::removal_effects(t, order);
@@ -336,6 +341,7 @@ pub fn attribute(
                 }
                 Model::Shapley => {
                     let r = shapley::shapley(t, settings.seed);
+                    check = Some(r.conversion_model);
                     (
                         spread_channel_credit(t, &r.conversion_shares, &r.value_shares),
                         Some(ModelFigure::Incremental(r.incremental)),
@@ -346,7 +352,9 @@ pub fn attribute(
                 }
                 _ => (rules::rule_credit(t, m, settings), None),
             };
-            Ok(summarize(t, m.name(), &credit, raw))
+            let mut result = summarize(t, m.name(), &credit, raw);
+            result.conversion_model = check;
+            Ok(result)
         })
         .collect::<Result<Vec<_>, AttributionError>>()?;
     Ok(Report {
@@ -484,6 +492,7 @@ fn summarize(
         model,
         channels,
         campaigns,
+        conversion_model: None,
     }
 }
 
@@ -545,6 +554,26 @@ impl Report {
                 }
                 let _ = writeln!(o);
             }
+        }
+        for check in self.models.iter().filter_map(|m| m.conversion_model.as_ref()) {
+            let name = |f: shapley::ConversionForm| {
+                serde_json::to_value(f)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            };
+            let _ = writeln!(
+                o,
+                "shapley: conversion rates follow the {} model (best held-out likelihood of {}); shares move by up to {:.1} pp under the others",
+                name(check.chosen),
+                check
+                    .candidates
+                    .iter()
+                    .map(|c| name(c.form))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                100.0 * check.max_share_shift
+            );
         }
         o
     }

@@ -1,9 +1,12 @@
 //! Journey simulator with known incremental effects. Each journey touches each channel
 //! independently (with its own reach), one to three times; display-like channels come
 //! first and the sticky `direct` channel last, other touches in random order. A journey
-//! converts with probability `baseline + Σ_{c touched} effect_c` (additive, so a channel's
-//! true incremental conversions are `effect_c × journeys that touched it`); display and
-//! direct have zero effect. Writes `events.csv`, `conversions.csv`, `paths.csv`
+//! that touched set `T` converts with probability `p(T)` under one of four forms
+//! ([`TrueConversion`]): additive `baseline + Σ effect_c`, noisy-OR, logistic, or additive
+//! with a synergy between the two strongest channels. Each journey's true incremental
+//! conversions are the Shapley values of its game `v(S) = p(S) − p(∅)`, `S ⊆ T` (for the
+//! additive form simply `effect_c` per touched channel); display and direct have zero
+//! effect under every form. Writes `events.csv`, `conversions.csv`, `paths.csv`
 //! (ChannelAttribution format) and `truth.json`.
 
 use std::io::Write;
@@ -31,6 +34,50 @@ pub struct JourneyChannel {
     pub position: String,
 }
 
+/// How the true conversion probability depends on the touched set `T` (`b` = baseline,
+/// `e_c` = a channel's effect, its lift when touched alone under every form).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrueConversion {
+    /// `b + Σ_{c∈T} e_c`.
+    #[default]
+    Additive,
+    /// `1 − (1 − b) Π_{c∈T} (1 − e_c/(1 − b))`.
+    NoisyOr,
+    /// `σ(logit b + Σ_{c∈T} [logit(b + e_c) − logit b])`.
+    Logistic,
+    /// Additive plus a synergy `SYNERGY` when the two strongest channels are both in `T`.
+    Interacting,
+}
+
+/// Extra conversion probability when the two strongest channels meet (interacting form).
+pub const SYNERGY: f64 = 0.03;
+
+impl TrueConversion {
+    /// `p(T)` for a touched set (channel indices).
+    pub fn p(self, cfg: &JourneyConfig, t: &[u32]) -> f64 {
+        let b = cfg.baseline;
+        let e = |c: &u32| cfg.channels[*c as usize].effect;
+        let logit = |p: f64| (p / (1.0 - p)).ln();
+        let p = match self {
+            TrueConversion::Additive => b + t.iter().map(e).sum::<f64>(),
+            TrueConversion::NoisyOr => {
+                1.0 - (1.0 - b) * t.iter().map(|c| 1.0 - e(c) / (1.0 - b)).product::<f64>()
+            }
+            TrueConversion::Logistic => {
+                let z = logit(b) + t.iter().map(|c| logit(b + e(c)) - logit(b)).sum::<f64>();
+                1.0 / (1.0 + (-z).exp())
+            }
+            TrueConversion::Interacting => {
+                let (s1, s2) = cfg.strongest_pair();
+                let both = t.contains(&s1) && t.contains(&s2);
+                b + t.iter().map(e).sum::<f64>() + if both { SYNERGY } else { 0.0 }
+            }
+        };
+        p.clamp(0.0, 1.0)
+    }
+}
+
 /// Simulation settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JourneyConfig {
@@ -42,9 +89,41 @@ pub struct JourneyConfig {
     pub seed: u64,
     /// Channels.
     pub channels: Vec<JourneyChannel>,
+    /// How conversion depends on the touched set.
+    #[serde(default)]
+    pub conversion: TrueConversion,
 }
 
 impl JourneyConfig {
+    /// This setup with baseline `baseline` and every effect multiplied by `scale`;
+    /// an error names the flag when the rates leave [0, 1).
+    pub fn with_effects(mut self, baseline: f64, scale: f64) -> Result<Self, String> {
+        if !(baseline.is_finite() && (0.0..0.5).contains(&baseline)) {
+            return Err(format!("--baseline must be in [0, 0.5), got {baseline}"));
+        }
+        let total: f64 = self.channels.iter().map(|c| c.effect).sum::<f64>() * scale;
+        if !(scale.is_finite() && scale >= 0.0 && baseline + total + SYNERGY < 1.0) {
+            return Err(format!(
+                "--effect-scale {scale} makes conversion probabilities reach 1 (effects sum to {total:.3} over baseline {baseline})"
+            ));
+        }
+        self.baseline = baseline;
+        self.channels.iter_mut().for_each(|c| c.effect *= scale);
+        Ok(self)
+    }
+
+    /// The two channels with the largest effects (ties by order), as indices.
+    pub fn strongest_pair(&self) -> (u32, u32) {
+        let mut idx: Vec<u32> = (0..self.channels.len() as u32).collect();
+        idx.sort_by(|a, b| {
+            self.channels[*b as usize]
+                .effect
+                .total_cmp(&self.channels[*a as usize].effect)
+                .then(a.cmp(b))
+        });
+        (idx[0], idx.get(1).copied().unwrap_or(idx[0]))
+    }
+
     /// The default seven-channel setup.
     pub fn standard(journeys: usize, seed: u64) -> Self {
         let ch = |name: &str, reach, effect, cost, position: &str| JourneyChannel {
@@ -58,6 +137,7 @@ impl JourneyConfig {
             journeys,
             baseline: 0.02,
             seed,
+            conversion: TrueConversion::Additive,
             channels: vec![
                 ch("display", 0.55, 0.0, 0.05, "first"),
                 ch("video", 0.25, 0.012, 0.3, "any"),
@@ -114,6 +194,9 @@ pub fn simulate_journeys(cfg: &JourneyConfig, dir: &Path) -> std::io::Result<Jou
             touches: 0,
         };
         let mut touches: Vec<usize> = Vec::new();
+        // Per touched set: its conversion probability and each channel's Shapley value.
+        let mut truth_of: FxHashMap<Vec<u32>, (f64, Vec<f64>)> = FxHashMap::default();
+        let mut game_rng = StdRng::seed_from_u64(cfg.seed ^ 0x0005_4A9E);
         for j in k * per..((k + 1) * per).min(cfg.journeys) {
             // Every journey has at least one touch: redraw an empty touch set.
             let (mut first, mut last) = (Vec::new(), Vec::new());
@@ -132,12 +215,17 @@ pub fn simulate_journeys(cfg: &JourneyConfig, dir: &Path) -> std::io::Result<Jou
                     }
                 }
             }
-            let mut p = cfg.baseline;
-            for (ci, ch) in cfg.channels.iter().enumerate() {
-                if touched[ci] {
-                    p += ch.effect;
-                    c.incremental[ci] += ch.effect;
-                }
+            let set: Vec<u32> = (0..nch as u32).filter(|&i| touched[i as usize]).collect();
+            let (p, phi) = truth_of.entry(set).or_insert_with_key(|set| {
+                let p0 = cfg.conversion.p(cfg, &[]);
+                let worth = |s: &[u32]| cfg.conversion.p(cfg, s) - p0;
+                let mut phi = vec![0.0; nch];
+                crate::attribution::shapley::values_for_set(&worth, set, &mut game_rng, &mut phi);
+                (cfg.conversion.p(cfg, set), phi)
+            });
+            let p = *p;
+            for (a, v) in c.incremental.iter_mut().zip(phi.iter()) {
+                *a += v;
             }
             touches.shuffle(&mut rng);
             let seq: Vec<usize> = first

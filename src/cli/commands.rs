@@ -302,7 +302,18 @@ pub fn attribute(a: AttributeArgs) -> anyhow::Result<()> {
 }
 
 pub fn simulate_journeys(a: SimulateJourneysArgs) -> anyhow::Result<()> {
-    let cfg = at::simulate::JourneyConfig::standard(a.journeys, a.seed);
+    use at::simulate::TrueConversion as T;
+    let cfg = at::simulate::JourneyConfig {
+        conversion: match a.conversion {
+            ConversionArg::Additive => T::Additive,
+            ConversionArg::NoisyOr => T::NoisyOr,
+            ConversionArg::Logistic => T::Logistic,
+            ConversionArg::Interacting => T::Interacting,
+        },
+        ..at::simulate::JourneyConfig::standard(a.journeys, a.seed)
+    }
+    .with_effects(a.baseline, a.effect_scale)
+    .map_err(UsageError)?;
     at::simulate::simulate_journeys(&cfg, &a.out).map_err(write_err(&a.out))?;
     eprintln!(
         "wrote {}/events.csv, conversions.csv, paths.csv, truth.json",

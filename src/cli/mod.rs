@@ -370,6 +370,24 @@ pub struct SimulateJourneysArgs {
     /// Seed.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// How conversion depends on the touched channels.
+    #[arg(long, value_enum, default_value_t = ConversionArg::Additive)]
+    pub conversion: ConversionArg,
+    /// Conversion probability without an effective touch.
+    #[arg(long, default_value_t = 0.02)]
+    pub baseline: f64,
+    /// Multiply every channel's effect (stronger effects make the forms differ more).
+    #[arg(long, default_value_t = 1.0)]
+    pub effect_scale: f64,
+}
+
+/// `simulate-journeys --conversion`.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ConversionArg {
+    Additive,
+    NoisyOr,
+    Logistic,
+    Interacting,
 }
 
 #[derive(Args)]
