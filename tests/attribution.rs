@@ -379,3 +379,48 @@ fn parquet_events_match_csv() {
         .unwrap();
     common::user_error(&out, &["bad.parquet"]);
 }
+
+/// A control group pins the no-touch rate: `--control JOURNEYS,CONVERSIONS` enters as the
+/// observed empty set, the report says so, and bad counts are refused naming the flag.
+#[test]
+fn control_group_sets_the_baseline() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = JourneyConfig {
+        conversion: mixcast::attribution::simulate::TrueConversion::Logistic,
+        ..JourneyConfig::standard(200_000, 4)
+    }
+    .with_effects(0.05, 4.0)
+    .unwrap();
+    simulate_journeys(&cfg, dir.path()).unwrap();
+    let paths = dir.path().join("paths.csv");
+    let p = paths.to_str().unwrap();
+    let out = common::mixcast(&[
+        "attribute",
+        "--paths",
+        p,
+        "--model",
+        "shapley",
+        "--control",
+        "50000,2500",
+        "--json",
+    ]);
+    let r = common::ok_json(&out);
+    let check = &r["models"][0]["conversion_model"];
+    assert_eq!(check["baseline_source"], "control_group", "{check}");
+    for c in check["candidates"].as_array().unwrap() {
+        let b = c["baseline_rate"].as_f64().unwrap();
+        assert!((b - 0.05).abs() < 0.001, "{c}");
+    }
+    for bad in ["10,20", "-1,0", "5", "nan,1"] {
+        let out = common::mixcast(&[
+            "attribute",
+            "--paths",
+            p,
+            "--model",
+            "shapley",
+            "--control",
+            bad,
+        ]);
+        common::user_error(&out, &["--control"]);
+    }
+}

@@ -170,6 +170,10 @@ pub struct ModelSettings {
     pub direct_channel: String,
     /// Seed for the Shapley approximation beyond 15 channels.
     pub seed: u64,
+    /// Shapley: a control group's `[journeys, conversions]` (no paid touches), the
+    /// evidence for the conversion rate without marketing.
+    #[serde(default)]
+    pub control: Option<[f64; 2]>,
 }
 
 impl ModelSettings {
@@ -195,6 +199,7 @@ impl ModelSettings {
             half_life: half_life.unwrap_or(if paths_input { 2.0 } else { 7.0 }),
             direct_channel,
             seed,
+            control: None,
         };
         s.check()?;
         Ok(s)
@@ -209,6 +214,7 @@ impl Default for ModelSettings {
             half_life: 7.0,
             direct_channel: "direct".into(),
             seed: 0,
+            control: None,
         }
     }
 }
@@ -230,6 +236,13 @@ impl ModelSettings {
                 "w_shaped weights {:?} must be ≥ 0 and sum to at most 1",
                 self.w_shaped
             )));
+        }
+        if let Some([n, c]) = self.control {
+            if !(n.is_finite() && c.is_finite() && n > 0.0 && (0.0..=n).contains(&c)) {
+                return Err(AttributionError::Config(format!(
+                    "--control takes JOURNEYS,CONVERSIONS with 0 ≤ conversions ≤ journeys and journeys > 0, got {n},{c}"
+                )));
+            }
         }
         if !(self.half_life.is_finite() && self.half_life > 0.0) {
             return Err(AttributionError::Config(format!(
@@ -340,7 +353,7 @@ pub fn attribute(
                     )
                 }
                 Model::Shapley => {
-                    let r = shapley::shapley(t, settings.seed);
+                    let r = shapley::shapley(t, settings.seed, settings.control);
                     check = Some(r.conversion_model);
                     (
                         spread_channel_credit(t, &r.conversion_shares, &r.value_shares),
@@ -555,7 +568,11 @@ impl Report {
                 let _ = writeln!(o);
             }
         }
-        for check in self.models.iter().filter_map(|m| m.conversion_model.as_ref()) {
+        for check in self
+            .models
+            .iter()
+            .filter_map(|m| m.conversion_model.as_ref())
+        {
             let name = |f: shapley::ConversionForm| {
                 serde_json::to_value(f)
                     .ok()

@@ -94,6 +94,19 @@ pub struct ConversionModelCheck {
     pub candidates: Vec<FormCheck>,
     /// Largest change of any channel's share between the chosen form and another.
     pub max_share_shift: f64,
+    /// Where `p(∅)` comes from: `control_group` (observed, shrunk towards the model) or
+    /// `model` (the chosen form's extrapolation).
+    pub baseline_source: BaselineSource,
+}
+
+/// Where the conversion rate without touches comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BaselineSource {
+    /// Extrapolated by the fitted conversion model.
+    Model,
+    /// Observed in a control group.
+    ControlGroup,
 }
 
 const PRIOR_JOURNEYS: f64 = 20.0;
@@ -443,8 +456,11 @@ fn normalise(v: &[f64]) -> Vec<f64> {
         .collect()
 }
 
-/// Shapley attribution for a path table (any number of channels).
-pub fn shapley(t: &PathTable, seed: u64) -> ShapleyResult {
+/// Shapley attribution for a path table (any number of channels). `control` is a
+/// control group's `[journeys, conversions]` (journeys held out from every paid touch):
+/// it enters as the observed empty set, so `p(∅)` comes from evidence instead of from
+/// the conversion model's extrapolation.
+pub fn shapley(t: &PathTable, seed: u64, control: Option<[f64; 2]>) -> ShapleyResult {
     let nch = t.channels.len();
     let mut sets: FxHashMap<Set, Counts> = FxHashMap::default();
     let mut values: FxHashMap<Set, f64> = FxHashMap::default();
@@ -458,6 +474,12 @@ pub fn shapley(t: &PathTable, seed: u64) -> ShapleyResult {
         e.0 += row.conversions + row.nulls;
         e.1 += row.conversions;
         *values.entry(m.as_slice().into()).or_insert(0.0) += row.value;
+    }
+    if let Some([n, c]) = control {
+        let e = sets.entry(Set::from(&[][..])).or_insert((0.0, 0.0));
+        e.0 += n;
+        e.1 += c;
+        values.entry(Set::from(&[][..])).or_insert(0.0);
     }
     // Sorted, so fits and folds do not depend on hash order.
     let mut keys: Vec<&Set> = sets.keys().collect();
@@ -517,6 +539,11 @@ pub fn shapley(t: &PathTable, seed: u64) -> ShapleyResult {
             chosen: chosen.form,
             candidates,
             max_share_shift,
+            baseline_source: if control.is_some() {
+                BaselineSource::ControlGroup
+            } else {
+                BaselineSource::Model
+            },
         },
     }
 }
@@ -544,7 +571,7 @@ mod tests {
             (&["a", "b"], 160.0, 840.0),
             (&["b", "c", "a"], 30.0, 170.0),
         ]);
-        let r = shapley(&t, 1);
+        let r = shapley(&t, 1, None);
         let mut sets = FxHashMap::default();
         for (m, n, c) in [
             (&[0u32][..], 1000.0, 100.0),
@@ -645,7 +672,7 @@ mod tests {
             (&["b"], 50.0, 950.0),
             (&["a", "b"], 160.0, 840.0),
         ]);
-        let r = shapley(&t, 1);
+        let r = shapley(&t, 1, None);
         let share = |name: &str| {
             let i = t.channels.iter().position(|c| c == name).unwrap();
             r.conversion_shares[i]

@@ -264,7 +264,7 @@ pub fn attribute(a: AttributeArgs) -> anyhow::Result<()> {
     let read = ReadOptions {
         skip_bad_rows: a.skip_bad_rows,
     };
-    let settings = at::ModelSettings::from_flags(
+    let mut settings = at::ModelSettings::from_flags(
         &a.position_weights,
         &a.w_weights,
         a.half_life,
@@ -273,6 +273,14 @@ pub fn attribute(a: AttributeArgs) -> anyhow::Result<()> {
         a.seed,
     )
     .map_err(Error::from)?;
+    settings.control = match a.control.as_deref() {
+        None => None,
+        Some(&[n, c]) => Some([n, c]),
+        Some(_) => {
+            return Err(UsageError("--control takes JOURNEYS,CONVERSIONS".into()).into());
+        }
+    };
+    settings.check().map_err(Error::from)?;
     let models = at::Model::parse_list(&a.model, &settings).map_err(Error::from)?;
     let started = std::time::Instant::now();
     let table = match (&a.events, &a.conversions, &a.paths) {

@@ -355,6 +355,10 @@ pub struct AttributeArgs {
     #[arg(long)]
     pub skip_bad_rows: bool,
     /// Seed (Shapley sampling beyond 15 channels in one journey).
+    /// Shapley: a control group held out from every paid touch, as JOURNEYS,CONVERSIONS;
+    /// its conversion rate replaces the model's extrapolation of the no-touch rate.
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
+    pub control: Option<Vec<f64>>,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
