@@ -257,7 +257,7 @@ impl ModelSettings {
 /// Credit handed to one channel or campaign.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Credit {
-    /// Channel (or `channel/campaign`) name.
+    /// Channel or campaign name.
     pub name: String,
     /// Credited conversions.
     pub conversions: f64,
@@ -285,6 +285,10 @@ pub struct Credit {
     /// journeys).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incremental_conversions: Option<f64>,
+    /// Campaign rows: the channel the campaign's touches came through (a campaign run
+    /// through two channels has a row for each).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
 }
 
 /// A model's own per-channel figure, reported beside the credit.
@@ -439,6 +443,7 @@ fn credit_row(
         roas: cost.and_then(|(c, _)| (c > 0.0).then(|| value / c)),
         removal_effect: None,
         incremental_conversions: None,
+        channel: None,
     }
 }
 
@@ -450,7 +455,10 @@ fn summarize(
 ) -> ModelResult {
     let nch = t.channels.len();
     let mut ch = vec![(0.0, 0.0, 0.0); nch];
-    let mut camp: Vec<(f64, f64, f64)> = vec![(0.0, 0.0, 0.0); t.campaigns.len()];
+    // Campaign rows per (campaign, channel), in order of first appearance.
+    let mut camp_rows: Vec<(u32, u32)> = Vec::new();
+    let mut camp_index: rustc_hash::FxHashMap<(u32, u32), usize> = Default::default();
+    let mut camp: Vec<(f64, f64, f64)> = Vec::new();
     for (i, tp) in t.touchpoints.iter().enumerate() {
         let cost = t.costs.as_ref().map(|c| c[i]).unwrap_or(0.0);
         let c = &mut ch[tp.channel as usize];
@@ -458,7 +466,12 @@ fn summarize(
         c.1 += credit[i].1;
         c.2 += cost;
         if let Some(k) = tp.campaign {
-            let c = &mut camp[k as usize];
+            let row = *camp_index.entry((k, tp.channel)).or_insert_with(|| {
+                camp_rows.push((k, tp.channel));
+                camp.push((0.0, 0.0, 0.0));
+                camp.len() - 1
+            });
+            let c = &mut camp[row];
             c.0 += credit[i].0;
             c.1 += credit[i].1;
             c.2 += cost;
@@ -482,10 +495,11 @@ fn summarize(
         .collect();
     let campaigns = camp
         .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            credit_row(
-                t.campaigns[i].clone(),
+        .zip(&camp_rows)
+        .map(|(c, &(k, channel))| Credit {
+            channel: Some(t.channels[channel as usize].clone()),
+            ..credit_row(
+                t.campaigns[k as usize].clone(),
                 c.0,
                 c.1,
                 total,
