@@ -11,6 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::calibration::Experiment;
 use crate::data::Panel;
 use crate::model::{Model, Params};
 use crate::spec::KpiKind;
@@ -358,9 +359,10 @@ pub struct ExperimentCheck {
     pub z: f64,
 }
 
-fn experiment_checks(model: &Model) -> Vec<ExperimentCheck> {
-    model
-        .experiments
+/// Each lift test against the fitted model: the lift it implies at the point estimate
+/// and over the draws.
+pub fn experiment_checks(model: &Model, experiments: &[Experiment]) -> Vec<ExperimentCheck> {
+    experiments
         .iter()
         .map(|e| {
             let implied = e.implied_lift(model, &model.point);
@@ -586,7 +588,7 @@ pub fn summarize(model: &Model) -> Summary {
             chains: sd.chains,
             draws_per_chain: sd.draws_per_chain,
         }),
-        experiments: experiment_checks(model),
+        experiments: experiment_checks(model, &model.experiments),
         schema_version: SUMMARY_SCHEMA_VERSION,
         name: model.spec.name.clone(),
         kpi: model.spec.data.kpi.clone(),

@@ -6,11 +6,13 @@
 pub mod analysis;
 pub mod attribution;
 pub mod calibration;
+pub mod combine;
 pub mod crossval;
 pub mod data;
 pub mod design;
 pub mod fit;
 pub mod io;
+pub mod joint;
 pub mod json;
 pub mod linalg;
 pub mod marginal;
@@ -60,6 +62,9 @@ pub enum Error {
     /// Bad journeys input or attribution settings.
     #[error(transparent)]
     Attribution(#[from] attribution::AttributionError),
+    /// Bad combination inputs (attribution document, channel map, lift tests).
+    #[error(transparent)]
+    Combine(#[from] combine::CombineError),
     /// Writing output failed.
     #[error("cannot write {path}: {source}")]
     Write {
@@ -81,6 +86,9 @@ impl Error {
             Error::Scenario(_) => "plan",
             Error::Optimize(_) => "request",
             Error::Attribution(_) => "journeys",
+            Error::Combine(combine::CombineError::Map { .. }) => "channel_map",
+            Error::Combine(combine::CombineError::Experiments(_)) => "data",
+            Error::Combine(_) => "attribution",
             Error::Write { .. } => "output",
         }
     }
@@ -113,11 +121,27 @@ impl Error {
                 format!("{}: {field}", file(path))
             }
             Error::Model(ModelError::Io { path, .. }) => file(path),
-            Error::Fit(FitError::Experiments(e)) => match e {
+            Error::Fit(FitError::Experiments(e))
+            | Error::Combine(combine::CombineError::Experiments(e)) => match e {
                 calibration::ExperimentError::Io { path, .. } => file(path),
                 calibration::ExperimentError::Invalid {
                     path, row, column, ..
                 } => format!("{}: row {row}, column {column}", file(path)),
+            },
+            Error::Combine(c) => match c {
+                combine::CombineError::Io { path, .. } => file(path),
+                combine::CombineError::Attribution { path, field, .. } => {
+                    format!("{}: {field}", file(path))
+                }
+                combine::CombineError::Map {
+                    path, row, column, ..
+                } if !column.is_empty() => format!("{}: row {row}, column {column}", file(path)),
+                combine::CombineError::Map { path, row, .. } => {
+                    format!("{}: row {row}", file(path))
+                }
+                combine::CombineError::Request(_) | combine::CombineError::Experiments(_) => {
+                    return None
+                }
             },
             Error::Scenario(
                 scenario::ScenarioError::Io { path, .. }
@@ -145,6 +169,7 @@ impl Error {
             | Error::Data(_)
             | Error::Model(_)
             | Error::Attribution(_)
+            | Error::Combine(_)
             | Error::Scenario(_)
             | Error::Optimize(_) => true,
             Error::Fit(FitError::Data(_))

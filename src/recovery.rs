@@ -555,31 +555,7 @@ pub fn run_calibration_study(cfg: &CalibrationStudyConfig) -> Result<Calibration
         let worst = (0..eb.len())
             .max_by(|&a, &b| eb[a].0.total_cmp(&eb[b].0))
             .unwrap_or(0);
-        let (t0, t1) = (before.fit_start, before.fit_end);
-        let w = cfg.test_weeks.clamp(1, t1 - t0);
-        let spend = ds.channels[worst]
-            .spend
-            .as_ref()
-            .expect("simulated channels are paid");
-        let start = (t0..=t1 - w)
-            .max_by(|&a, &b| {
-                let s = |x: usize| spend.series(0)[x..x + w].iter().sum::<f64>();
-                s(a).total_cmp(&s(b))
-            })
-            .unwrap_or(t0);
-        let mut test = crate::calibration::Experiment {
-            row: 2,
-            channel: worst,
-            channel_name: before.channels[worst].name.clone(),
-            start: ds.dates[start],
-            end: ds.dates[start + w - 1],
-            lift: 0.0,
-            se: 1.0,
-            scope: crate::calibration::Scope::Immediate,
-            geo: None,
-        };
-        test.lift = test.implied_lift(&truth, &truth.point);
-        test.se = (cfg.se_ratio * test.lift).max(1e-9);
+        let test = true_lift_test(&ds, &before, &truth, worst, cfg.test_weeks, cfg.se_ratio);
         let after = crate::fit::fit_calibrated(
             &spec,
             ds,
@@ -635,6 +611,306 @@ pub fn run_calibration_study(cfg: &CalibrationStudyConfig) -> Result<Calibration
         median_error_ratio: crate::analysis::quantile(&ratios, 0.5),
         others_error: mean2(&|c| c.others_error),
         coverage: mean2(&|c| c.covered.map(f64::from)),
+        cases,
+    })
+}
+
+/// A lift test of `channel` over the `weeks` periods of its highest spend in the model's
+/// fit window: the lift the true model implies, with `se = se_ratio × lift` (the test's
+/// measured lift is exact; add noise for a noisy test).
+fn true_lift_test(
+    ds: &crate::Dataset,
+    model: &crate::Model,
+    truth: &crate::Model,
+    channel: usize,
+    weeks: usize,
+    se_ratio: f64,
+) -> crate::calibration::Experiment {
+    let (t0, t1) = (model.fit_start, model.fit_end);
+    let w = weeks.clamp(1, t1 - t0);
+    let spend = |x: usize| -> f64 {
+        ds.channels[channel]
+            .spend
+            .as_ref()
+            .map(|s| s.series(0)[x..x + w].iter().sum())
+            .unwrap_or(0.0)
+    };
+    let start = (t0..=t1 - w)
+        .max_by(|&a, &b| spend(a).total_cmp(&spend(b)))
+        .unwrap_or(t0);
+    let mut test = crate::calibration::Experiment {
+        row: 2,
+        channel,
+        channel_name: model.channels[channel].name.clone(),
+        start: ds.dates[start],
+        end: ds.dates[start + w - 1],
+        lift: 0.0,
+        se: 1.0,
+        scope: crate::calibration::Scope::Immediate,
+        geo: None,
+    };
+    test.lift = test.implied_lift(truth, &truth.point);
+    test.se = (se_ratio * test.lift).max(1e-9);
+    test
+}
+
+/// Settings of the combination study on the joint simulator.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CombinationStudyConfig {
+    /// Seeds `1..=seeds`.
+    pub seeds: u64,
+    /// KPI noise.
+    pub noise: f64,
+    /// Journeys per seed.
+    pub journeys: usize,
+    /// Bootstrap draws per fit.
+    pub draws: usize,
+    /// Lift-test length in periods.
+    pub test_weeks: usize,
+    /// Lift-test standard error as a fraction of the true lift (the measured lift is the
+    /// true lift plus noise of that sd).
+    pub se_ratio: f64,
+}
+
+impl Default for CombinationStudyConfig {
+    fn default() -> Self {
+        CombinationStudyConfig {
+            seeds: 5,
+            noise: 0.05,
+            journeys: 1_000_000,
+            draws: 200,
+            test_weeks: 8,
+            se_ratio: 0.15,
+        }
+    }
+}
+
+/// One digital channel in one seed of the combination study.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CombinationCase {
+    /// Seed.
+    pub seed: u64,
+    /// Channel.
+    pub channel: String,
+    /// Targeted at likely converters (retargeting).
+    pub targeted: bool,
+    /// True ROI.
+    pub true_roi: f64,
+    /// MMM alone.
+    pub mmm_roi: f64,
+    /// Attribution alone: attributed value scaled by KPI ÷ tracked value, over spend.
+    pub attribution_roi: f64,
+    /// `combine` without lift tests.
+    pub combined_roi: f64,
+    /// `combine` with the lift tests.
+    pub combined_with_tests_roi: f64,
+    /// Whether the channel had a lift test.
+    pub tested: bool,
+    /// Combined interval covers the truth (without, with tests).
+    pub covered: [bool; 2],
+}
+
+/// The combination study's report.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CombinationReport {
+    /// Schema version.
+    pub schema_version: u32,
+    /// Settings.
+    pub config: CombinationStudyConfig,
+    /// Mean relative ROI error over digital channels: MMM alone.
+    pub mmm_error: f64,
+    /// Attribution alone.
+    pub attribution_error: f64,
+    /// Combined.
+    pub combined_error: f64,
+    /// Combined with lift tests.
+    pub combined_with_tests_error: f64,
+    /// Interval coverage of the combined ROI (without, with tests).
+    pub coverage: [f64; 2],
+    /// Mean relative ROI error over campaigns of `combine`'s campaign split.
+    pub campaign_error: f64,
+    /// Largest relative gap between a channel's campaign sum and its contribution.
+    pub max_campaign_sum_gap: f64,
+    /// Every digital channel of every seed.
+    pub cases: Vec<CombinationCase>,
+}
+
+/// The combination study: per seed a joint simulation; the MMM (default fit) and Shapley
+/// attribution are combined without and with lift tests on two digital channels (the
+/// true lift over their 8 highest-spend weeks plus noise, `se = se_ratio × lift`), and
+/// each method's ROI for the digital channels is scored against the truth.
+pub fn run_combination_study(cfg: &CombinationStudyConfig) -> Result<CombinationReport, Error> {
+    use crate::attribution as at;
+    use crate::combine::{combine, CombineRequest};
+    use rand::{Rng, SeedableRng};
+    let mut cases = Vec::new();
+    let (mut camp_err, mut camp_n, mut gap) = (0.0, 0usize, 0.0f64);
+    for seed in 1..=cfg.seeds {
+        let dir = std::env::temp_dir().join(format!(
+            "mixcast-joint-{}-{seed}-{}",
+            std::process::id(),
+            cfg.noise
+        ));
+        let write = |source| Error::Write {
+            path: dir.clone(),
+            source,
+        };
+        let joint = crate::joint::simulate_joint(
+            &crate::joint::JointConfig {
+                seed,
+                noise: cfg.noise,
+                journeys: cfg.journeys,
+            },
+            &dir,
+        )
+        .map_err(write)?;
+        let spec = crate::ValidSpec::load(&dir.join("spec.toml"))?;
+        let ds = crate::load_dataset(&spec)?;
+        let table = at::events::read_events(
+            &dir.join("journeys/events.csv"),
+            &dir.join("journeys/conversions.csv"),
+            at::events::JourneyOptions {
+                lookback_days: 90.0,
+                ..Default::default()
+            },
+        )?;
+        let _ = std::fs::remove_dir_all(&dir);
+        let settings = at::ModelSettings::from_flags(
+            &[0.4, 0.4],
+            &[0.3, 0.3, 0.3],
+            None,
+            false,
+            "direct".into(),
+            seed,
+        )?;
+        let attribution = at::attribute(&table, &[at::Model::Shapley], &settings)?;
+        let opts = FitOptions {
+            holdout: 13,
+            seed,
+            draws: Some(cfg.draws),
+            ..Default::default()
+        };
+        let model = fit(&spec, ds.clone(), &opts)?;
+        let truth_model = joint.mmm.truth.true_model(&model);
+        let summary = summarize(&model);
+        let req = CombineRequest {
+            map: None,
+            experiments: Vec::new(),
+            reference: None,
+        };
+        let plain = combine(&model, &attribution, &req)?;
+        // Lift tests on two random digital channels.
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ 0x7E57);
+        let digital: Vec<usize> = (0..model.channels.len())
+            .filter(|&c| joint.truth.channels[c].tracked)
+            .collect();
+        let mut tested = Vec::new();
+        while tested.len() < 2.min(digital.len()) {
+            let c = digital[rng.random_range(0..digital.len())];
+            if !tested.contains(&c) {
+                tested.push(c);
+            }
+        }
+        let tests: Vec<_> = tested
+            .iter()
+            .map(|&c| {
+                let mut t =
+                    true_lift_test(&ds, &model, &truth_model, c, cfg.test_weeks, cfg.se_ratio);
+                let z: f64 = rng.sample(rand_distr::StandardNormal);
+                t.lift += t.se * z;
+                t
+            })
+            .collect();
+        let with_tests = combine(
+            &model,
+            &attribution,
+            &CombineRequest {
+                experiments: tests,
+                ..req
+            },
+        )?;
+        let tracked_value = attribution.value;
+        let kpi_total: f64 = (model.fit_start..model.fit_end)
+            .map(|t| ds.kpi.at(0, t))
+            .sum();
+        let shapley = &attribution.models[0];
+        for &c in &digital {
+            let tr = &joint.truth.channels[c];
+            let s = &summary.channels[c];
+            // Shapley's incremental conversions at the mean conversion value.
+            let attributed = shapley
+                .channels
+                .iter()
+                .find(|k| k.name == tr.name)
+                .and_then(|k| k.incremental_conversions)
+                .unwrap_or(0.0)
+                * attribution.value
+                / attribution.conversions.max(1.0);
+            let est = |doc: &crate::combine::Combination| {
+                doc.channels
+                    .iter()
+                    .find(|k| k.name == tr.name)
+                    .and_then(|k| k.combined.as_ref())
+                    .map(|e| (e.roi, e.roi_interval))
+                    .unwrap_or((0.0, [0.0, 0.0]))
+            };
+            let (a, b) = (est(&plain), est(&with_tests));
+            let covers = |iv: [f64; 2]| iv[0] <= tr.roi && tr.roi <= iv[1];
+            cases.push(CombinationCase {
+                seed,
+                channel: tr.name.clone(),
+                targeted: tr.targeted,
+                true_roi: tr.roi,
+                mmm_roi: s.roi.unwrap_or(0.0),
+                attribution_roi: attributed * kpi_total / tracked_value / s.spend,
+                combined_roi: a.0,
+                combined_with_tests_roi: b.0,
+                tested: tested.contains(&c),
+                covered: [covers(a.1), covers(b.1)],
+            });
+        }
+        for ch in &summary.channels {
+            let rows: Vec<_> = plain
+                .campaigns
+                .iter()
+                .filter(|k| k.channel == ch.name)
+                .collect();
+            if rows.is_empty() {
+                continue;
+            }
+            let sum: f64 = rows.iter().map(|k| k.incremental_contribution).sum();
+            gap = gap.max((sum - ch.contribution).abs() / ch.contribution.abs().max(1e-300));
+            for k in rows {
+                if let (Some(roi), Some(t)) = (
+                    k.incremental_roi,
+                    joint
+                        .truth
+                        .campaigns
+                        .iter()
+                        .find(|t| t.campaign == k.campaign),
+                ) {
+                    camp_err += (roi - t.roi).abs() / t.roi;
+                    camp_n += 1;
+                }
+            }
+        }
+    }
+    let n = cases.len().max(1) as f64;
+    let mean = |f: &dyn Fn(&CombinationCase) -> f64| cases.iter().map(f).sum::<f64>() / n;
+    let err = |x: f64, t: f64| (x - t).abs() / t;
+    Ok(CombinationReport {
+        schema_version: 1,
+        config: cfg.clone(),
+        mmm_error: mean(&|c| err(c.mmm_roi, c.true_roi)),
+        attribution_error: mean(&|c| err(c.attribution_roi, c.true_roi)),
+        combined_error: mean(&|c| err(c.combined_roi, c.true_roi)),
+        combined_with_tests_error: mean(&|c| err(c.combined_with_tests_roi, c.true_roi)),
+        coverage: [
+            mean(&|c| f64::from(c.covered[0])),
+            mean(&|c| f64::from(c.covered[1])),
+        ],
+        campaign_error: camp_err / camp_n.max(1) as f64,
+        max_campaign_sum_gap: gap,
         cases,
     })
 }

@@ -5,7 +5,7 @@ use std::fmt::Write;
 use crate::analysis::Summary;
 use crate::spec::KpiKind;
 
-fn money(v: f64) -> String {
+pub(crate) fn money(v: f64) -> String {
     let a = v.abs();
     if a >= 1e9 {
         format!("{:.2}B", v / 1e9)

@@ -32,7 +32,25 @@ pub struct JourneyChannel {
     pub cost: f64,
     /// Position rule: `first`, `any` or `last`.
     pub position: String,
+    /// Retargeting-like targeting: the chance of a touch scales with the journey's own
+    /// organic conversion propensity (`reach × b_j / baseline`), so the channel lands on
+    /// people who would convert anyway and attribution over-credits it.
+    #[serde(default)]
+    pub targeted: bool,
+    /// Effect multipliers of its campaigns `a` (60% of touched journeys) and `b` (40%),
+    /// additive form only; `[1, 1]` when absent. Campaign `b` costs 1.5× per touch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign_effects: Option<[f64; 2]>,
+    /// Tracking rate: the chance that a journey's touches of this channel are recorded
+    /// (cookie loss, cross-device, view-throughs); 1 when absent. Lost touches still act.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracked: Option<f64>,
 }
+
+/// Share of a channel's touched journeys that campaign `a` reaches (the rest: `b`).
+pub const CAMPAIGN_A_SHARE: f64 = 0.6;
+/// Cost per touch of campaign `b` relative to `a`.
+pub const CAMPAIGN_B_COST: f64 = 1.5;
 
 /// How the true conversion probability depends on the touched set `T` (`b` = baseline,
 /// `e_c` = a channel's effect, its lift when touched alone under every form).
@@ -92,6 +110,11 @@ pub struct JourneyConfig {
     /// How conversion depends on the touched set.
     #[serde(default)]
     pub conversion: TrueConversion,
+    /// Heterogeneous organic propensity: journey `j`'s baseline is
+    /// `b_j = baseline · exp(σ ξ_j − σ²/2)`, `ξ_j ~ N(0, 1)`, added to the form's `p(T)` as
+    /// `b_j − baseline` (0: every journey shares the baseline).
+    #[serde(default)]
+    pub propensity_spread: f64,
 }
 
 impl JourneyConfig {
@@ -132,12 +155,16 @@ impl JourneyConfig {
             effect,
             cost,
             position: position.into(),
+            targeted: false,
+            campaign_effects: None,
+            tracked: None,
         };
         JourneyConfig {
             journeys,
             baseline: 0.02,
             seed,
             conversion: TrueConversion::Additive,
+            propensity_spread: 0.0,
             channels: vec![
                 ch("display", 0.55, 0.0, 0.05, "first"),
                 ch("video", 0.25, 0.012, 0.3, "any"),
@@ -164,6 +191,22 @@ pub struct JourneyTruth {
     pub incremental: Vec<f64>,
     /// `incremental / Σ incremental`.
     pub shares: Vec<f64>,
+    /// Per channel and campaign: true incremental conversions and journey cost.
+    #[serde(default)]
+    pub campaigns: Vec<CampaignTruth>,
+}
+
+/// A campaign's truth in the journeys.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CampaignTruth {
+    /// Channel.
+    pub channel: String,
+    /// Campaign (`<channel>_a` or `<channel>_b`).
+    pub campaign: String,
+    /// True incremental conversions.
+    pub incremental: f64,
+    /// Cost of its touches.
+    pub cost: f64,
 }
 
 struct Chunk {
@@ -171,6 +214,8 @@ struct Chunk {
     conversions: Vec<u8>,
     paths: FxHashMap<Vec<u8>, (f64, f64, f64)>,
     incremental: Vec<f64>,
+    /// Per channel, campaigns a and b: (incremental, cost).
+    campaigns: Vec<[(f64, f64); 2]>,
     conv: f64,
     touches: usize,
 }
@@ -190,6 +235,7 @@ pub fn simulate_journeys(cfg: &JourneyConfig, dir: &Path) -> std::io::Result<Jou
             conversions: Vec::new(),
             paths: FxHashMap::default(),
             incremental: vec![0.0; nch],
+            campaigns: vec![[(0.0, 0.0); 2]; nch],
             conv: 0.0,
             touches: 0,
         };
@@ -198,12 +244,25 @@ pub fn simulate_journeys(cfg: &JourneyConfig, dir: &Path) -> std::io::Result<Jou
         let mut truth_of: FxHashMap<Vec<u32>, (f64, Vec<f64>)> = FxHashMap::default();
         let mut game_rng = StdRng::seed_from_u64(cfg.seed ^ 0x0005_4A9E);
         for j in k * per..((k + 1) * per).min(cfg.journeys) {
+            let offset = if cfg.propensity_spread > 0.0 {
+                let sd = cfg.propensity_spread;
+                let xi: f64 = rng.sample(rand_distr::StandardNormal);
+                cfg.baseline * ((sd * xi - sd * sd / 2.0).exp() - 1.0)
+            } else {
+                0.0
+            };
+            let own_baseline = cfg.baseline + offset;
             // Every journey has at least one touch: redraw an empty touch set.
             let (mut first, mut last) = (Vec::new(), Vec::new());
             let mut touched = vec![false; nch];
             while first.is_empty() && touches.is_empty() && last.is_empty() {
                 for (ci, ch) in cfg.channels.iter().enumerate() {
-                    touched[ci] = rng.random::<f64>() < ch.reach;
+                    let reach = if ch.targeted && cfg.baseline > 0.0 {
+                        ch.reach * own_baseline / cfg.baseline
+                    } else {
+                        ch.reach
+                    };
+                    touched[ci] = rng.random::<f64>() < reach;
                     if touched[ci] {
                         let n = 1 + (rng.random::<f64>() * 1.8) as usize;
                         let target = match ch.position.as_str() {
@@ -216,16 +275,32 @@ pub fn simulate_journeys(cfg: &JourneyConfig, dir: &Path) -> std::io::Result<Jou
                 }
             }
             let set: Vec<u32> = (0..nch as u32).filter(|&i| touched[i as usize]).collect();
-            let (p, phi) = truth_of.entry(set).or_insert_with_key(|set| {
+            // The campaign each touched channel ran in this journey (0 = a, 1 = b).
+            let campaign: Vec<usize> = (0..nch)
+                .map(|_| usize::from(rng.random::<f64>() >= CAMPAIGN_A_SHARE))
+                .collect();
+            let (p, phi) = truth_of.entry(set.clone()).or_insert_with_key(|set| {
                 let p0 = cfg.conversion.p(cfg, &[]);
                 let worth = |s: &[u32]| cfg.conversion.p(cfg, s) - p0;
                 let mut phi = vec![0.0; nch];
                 crate::attribution::shapley::values_for_set(&worth, set, &mut game_rng, &mut phi);
                 (cfg.conversion.p(cfg, set), phi)
             });
-            let p = *p;
-            for (a, v) in c.incremental.iter_mut().zip(phi.iter()) {
+            let mut p = *p + offset;
+            let mut phi = phi.clone();
+            if cfg.conversion == TrueConversion::Additive {
+                // Campaign multipliers act on each touched channel's additive effect.
+                for &ci in &set {
+                    let ch = &cfg.channels[ci as usize];
+                    let m = ch.campaign_effects.unwrap_or([1.0, 1.0])[campaign[ci as usize]];
+                    p += ch.effect * (m - 1.0);
+                    phi[ci as usize] = ch.effect * m;
+                }
+            }
+            let p = p.clamp(0.0, 1.0);
+            for (ci, (a, v)) in c.incremental.iter_mut().zip(phi.iter()).enumerate() {
                 *a += v;
+                c.campaigns[ci][campaign[ci]].0 += v;
             }
             touches.shuffle(&mut rng);
             let seq: Vec<usize> = first
@@ -236,18 +311,29 @@ pub fn simulate_journeys(cfg: &JourneyConfig, dir: &Path) -> std::io::Result<Jou
                 .collect();
             let mut ts = t0 + rng.random_range(0..60 * 86400);
             let mut path = Vec::new();
-            for (i, &ci) in seq.iter().enumerate() {
+            let seen: Vec<bool> = cfg
+                .channels
+                .iter()
+                .map(|ch| ch.tracked.is_none_or(|r| rng.random::<f64>() < r))
+                .collect();
+            for &ci in &seq {
                 let ch = &cfg.channels[ci];
-                let camp = if rng.random::<f64>() < 0.6 { 'a' } else { 'b' };
-                let _ = writeln!(
-                    c.events,
-                    "u{j},{ts},{},{}_{camp},{:.3}",
-                    ch.name, ch.name, ch.cost
-                );
-                if i > 0 {
-                    path.extend_from_slice(b" > ");
+                let (camp, cost) = match campaign[ci] {
+                    0 => ('a', ch.cost),
+                    _ => ('b', ch.cost * CAMPAIGN_B_COST),
+                };
+                c.campaigns[ci][campaign[ci]].1 += cost;
+                if seen[ci] {
+                    let _ = writeln!(
+                        c.events,
+                        "u{j},{ts},{},{}_{camp},{cost:.3}",
+                        ch.name, ch.name
+                    );
+                    if !path.is_empty() {
+                        path.extend_from_slice(b" > ");
+                    }
+                    path.extend_from_slice(ch.name.as_bytes());
                 }
-                path.extend_from_slice(ch.name.as_bytes());
                 ts += rng.random_range(600..3 * 86400);
             }
             c.touches += seq.len();
@@ -272,6 +358,7 @@ pub fn simulate_journeys(cfg: &JourneyConfig, dir: &Path) -> std::io::Result<Jou
     cv.write_all(b"journey_id,timestamp,value\n")?;
     let mut paths: FxHashMap<Vec<u8>, (f64, f64, f64)> = FxHashMap::default();
     let mut incremental = vec![0.0; nch];
+    let mut campaigns = vec![[(0.0, 0.0); 2]; nch];
     let (mut conv, mut touches) = (0.0, 0usize);
     // Generate in parallel batches and write each batch in order (bounded memory).
     let batch = rayon::current_num_threads() * 4;
@@ -291,6 +378,12 @@ pub fn simulate_journeys(cfg: &JourneyConfig, dir: &Path) -> std::io::Result<Jou
             }
             for (a, b) in incremental.iter_mut().zip(&c.incremental) {
                 *a += b;
+            }
+            for (a, b) in campaigns.iter_mut().zip(&c.campaigns) {
+                for k in 0..2 {
+                    a[k].0 += b[k].0;
+                    a[k].1 += b[k].1;
+                }
             }
             conv += c.conv;
             touches += c.touches;
@@ -315,6 +408,22 @@ pub fn simulate_journeys(cfg: &JourneyConfig, dir: &Path) -> std::io::Result<Jou
         touches,
         shares: incremental.iter().map(|x| x / total).collect(),
         incremental,
+        campaigns: cfg
+            .channels
+            .iter()
+            .zip(&campaigns)
+            .flat_map(|(ch, k)| {
+                ['a', 'b']
+                    .into_iter()
+                    .zip(k)
+                    .map(|(name, &(inc, cost))| CampaignTruth {
+                        channel: ch.name.clone(),
+                        campaign: format!("{}_{name}", ch.name),
+                        incremental: inc,
+                        cost,
+                    })
+            })
+            .collect(),
     };
     crate::io::write_json(&dir.join("truth.json"), &truth)?;
     Ok(truth)

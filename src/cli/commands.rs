@@ -309,6 +309,77 @@ pub fn attribute(a: AttributeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+pub fn combine(a: CombineArgs) -> anyhow::Result<()> {
+    use mixcast::combine as cb;
+    let model = load(&a.model)?;
+    let attribution = cb::load_attribution(&a.attribution).map_err(Error::from)?;
+    let names: Vec<String> = model.channels.iter().map(|c| c.name.clone()).collect();
+    let map = a
+        .channel_map
+        .as_deref()
+        .map(|p| cb::ChannelMap::read(p, &names))
+        .transpose()
+        .map_err(Error::from)?;
+    let experiments = match &a.experiments {
+        Some(p) => {
+            let read = mixcast::calibration::read_experiments(
+                p,
+                &model.dataset,
+                &names,
+                model.fit_start,
+                model.fit_end,
+            )
+            .map_err(|e| Error::from(cb::CombineError::from(e)))?;
+            if !read.held_out_rows.is_empty() {
+                eprintln!(
+                    "warning: {}: rows {:?} reach past the fit window and are not pooled",
+                    p.display(),
+                    read.held_out_rows
+                );
+            }
+            read.kept
+        }
+        None => Vec::new(),
+    };
+    let req = cb::CombineRequest {
+        map,
+        experiments,
+        reference: a.reference.clone(),
+    };
+    let doc = cb::combine(&model, &attribution, &req).map_err(Error::from)?;
+    if let Some(dir) = &a.csv {
+        let files = [
+            ("channels.csv", doc.channels_csv().into_bytes()),
+            ("campaigns.csv", doc.campaigns_csv().into_bytes()),
+        ];
+        write_set(dir, &files).map_err(write_err(dir))?;
+    }
+    if a.json {
+        return print_json(&doc);
+    }
+    print(&doc.table())
+}
+
+pub fn simulate_joint(a: SimulateJointArgs) -> anyhow::Result<()> {
+    if !(a.noise.is_finite() && (0.0..=1.0).contains(&a.noise)) {
+        return Err(UsageError(format!("--noise must be in [0, 1], got {}", a.noise)).into());
+    }
+    if a.journeys == 0 {
+        return Err(UsageError("--journeys must be at least 1".into()).into());
+    }
+    let cfg = mixcast::joint::JointConfig {
+        seed: a.seed,
+        noise: a.noise,
+        journeys: a.journeys,
+    };
+    mixcast::joint::simulate_joint(&cfg, &a.out).map_err(write_err(&a.out))?;
+    eprintln!(
+        "wrote {0}/data.csv, spec.toml, truth.json, joint_truth.json and {0}/journeys/events.csv, conversions.csv",
+        a.out.display()
+    );
+    Ok(())
+}
+
 pub fn simulate_journeys(a: SimulateJourneysArgs) -> anyhow::Result<()> {
     use at::simulate::TrueConversion as T;
     let cfg = at::simulate::JourneyConfig {
@@ -361,6 +432,16 @@ pub fn recovery(a: RecoveryArgs) -> anyhow::Result<()> {
         .as_ref()
         .is_some_and(|f| f.method == mixcast::spec::FitMethod::Bayes);
     let draws = a.draws.unwrap_or(if bayes { 1000 } else { 200 });
+    if a.combination {
+        let cfg = mixcast::recovery::CombinationStudyConfig {
+            noise: a.noise,
+            seeds: a.seeds,
+            draws,
+            journeys: a.journeys,
+            ..Default::default()
+        };
+        return print_json(&mixcast::recovery::run_combination_study(&cfg)?);
+    }
     if a.calibration {
         let cfg = mixcast::recovery::CalibrationStudyConfig {
             noise: a.noise,

@@ -50,6 +50,12 @@ enum Cmd {
     Simulate(SimulateArgs),
     /// Multi-touch attribution over journeys (events + conversions, or aggregated paths).
     Attribute(AttributeArgs),
+    /// Reconcile a fitted model with attribution and lift tests: incrementality factors,
+    /// agreement, a combined ROI per channel and campaign-level incremental credit.
+    Combine(CombineArgs),
+    /// Simulate weekly MMM data and user journeys from one truth (offline channels,
+    /// tracked digital channels, retargeting, campaigns): the joint simulator.
+    SimulateJoint(SimulateJointArgs),
     /// Simulate journeys with known incremental channel effects.
     SimulateJourneys(SimulateJourneysArgs),
     /// Rolling-origin cross-validation of a spec: refit on expanding windows and score
@@ -354,12 +360,54 @@ pub struct AttributeArgs {
     /// Count and skip malformed rows instead of failing.
     #[arg(long)]
     pub skip_bad_rows: bool,
-    /// Seed (Shapley sampling beyond 15 channels in one journey).
     /// Shapley: a control group held out from every paid touch, as JOURNEYS,CONVERSIONS;
     /// its conversion rate replaces the model's extrapolation of the no-touch rate.
     #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
     pub control: Option<Vec<f64>>,
+    /// Seed (Shapley sampling beyond 15 channels in one journey).
     #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+#[derive(Args)]
+pub struct CombineArgs {
+    /// Fitted model (model.json).
+    pub model: PathBuf,
+    /// Attribution report (`attribute --json` output).
+    #[arg(long)]
+    pub attribution: PathBuf,
+    /// Lift tests CSV (channel,start,end,lift,se[,scope][,geo]) to check and pool.
+    #[arg(long)]
+    pub experiments: Option<PathBuf>,
+    /// CSV mmm_channel,attribution_channel (many attribution channels to one MMM channel);
+    /// without it names match exactly.
+    #[arg(long)]
+    pub channel_map: Option<PathBuf>,
+    /// Attribution model behind agreement, combined ROI and campaign splits (default:
+    /// shapley when present, else the first).
+    #[arg(long = "model")]
+    pub reference: Option<String>,
+    /// Print the JSON document.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write channels.csv and campaigns.csv into this folder.
+    #[arg(long)]
+    pub csv: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct SimulateJointArgs {
+    /// Output folder.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Journeys.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub journeys: usize,
+    /// KPI noise sd as a fraction of mean KPI.
+    #[arg(long, default_value_t = 0.05)]
+    pub noise: f64,
+    /// Seed.
+    #[arg(long, default_value_t = 1)]
     pub seed: u64,
 }
 
@@ -437,6 +485,14 @@ pub struct RecoveryArgs {
     /// worst-estimated channel gets one 8-week test (true lift, se 10%) and is refitted.
     #[arg(long, conflicts_with = "allocation")]
     pub calibration: bool,
+    /// Run the combination study instead: per seed a joint simulation (MMM data and
+    /// journeys from one truth); MMM alone, attribution alone and `combine` (without and
+    /// with two lift tests) scored on the digital channels' ROI.
+    #[arg(long, conflicts_with_all = ["allocation", "calibration"])]
+    pub combination: bool,
+    /// Journeys per seed (combination study).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub journeys: usize,
     /// One random broad configuration per seed (see `simulate --broad`).
     #[arg(long)]
     pub broad: bool,
@@ -496,6 +552,8 @@ pub fn main() -> ExitCode {
         Cmd::Curves(a) => commands::curves(a),
         Cmd::Simulate(a) => commands::simulate(a),
         Cmd::Attribute(a) => commands::attribute(a),
+        Cmd::Combine(a) => commands::combine(a),
+        Cmd::SimulateJoint(a) => commands::simulate_joint(a),
         Cmd::SimulateJourneys(a) => commands::simulate_journeys(a),
         Cmd::Validate(a) => commands::validate(a),
         Cmd::Recovery(a) => commands::recovery(a),
