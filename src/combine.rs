@@ -1230,3 +1230,126 @@ fn agreement_label(a: Agreement) -> &'static str {
         Agreement::AttributionOnly => "attribution_only",
     }
 }
+
+/// Load a `combine --json` document, checked: schema version 1 and finite, non-negative
+/// incrementality factors. Errors name the field.
+pub fn load_combination(path: &Path) -> Result<Combination, CombineError> {
+    let bad = |field: String, message: String| CombineError::Attribution {
+        path: path.to_path_buf(),
+        field,
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|source| CombineError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let c: Combination = serde_json::from_str(&text).map_err(|e| {
+        bad(
+            format!("line {}, column {}", e.line(), e.column()),
+            format!("not a `combine --json` document: {e}"),
+        )
+    })?;
+    if c.schema_version != 1 {
+        return Err(bad(
+            "schema_version".into(),
+            format!("is {}, this mixcast reads version 1", c.schema_version),
+        ));
+    }
+    for (i, ch) in c.channels.iter().enumerate() {
+        for (m, f) in &ch.incrementality_factor {
+            if !(f.value.is_finite() && f.value >= 0.0) {
+                return Err(bad(
+                    format!("channels[{i}].incrementality_factor.{m}.value"),
+                    format!("must be a finite number ≥ 0, got {}", f.value),
+                ));
+            }
+        }
+    }
+    Ok(c)
+}
+
+/// Calibrated attribution for daily use between MMM refreshes: every model of `report`
+/// that the combination has factors for gains a `<model>_calibrated` result whose channel
+/// and campaign credit is the attributed credit × the channel's incrementality factor
+/// (shares recomputed). Assumes the factors measured over the MMM window still hold for
+/// the new journeys: same tracking coverage, channel mix and targeting. Channels without a
+/// factor keep their credit unscaled and are named in the returned warnings.
+pub fn calibrate(report: &mut AttributionReport, combination: &Combination) -> Vec<String> {
+    let factor_of = |model: &str, channel: &str| -> Option<f64> {
+        combination
+            .channels
+            .iter()
+            .find(|c| c.attribution_channels.iter().any(|a| a == channel) || c.name == channel)
+            .and_then(|c| c.incrementality_factor.get(model))
+            .map(|f| f.value)
+    };
+    let mut warnings = Vec::new();
+    let mut added = Vec::new();
+    for m in &report.models {
+        if !combination
+            .channels
+            .iter()
+            .any(|c| c.incrementality_factor.contains_key(&m.model))
+        {
+            continue;
+        }
+        let mut unscaled = Vec::new();
+        let mut scale = |rows: &[Credit], by_channel: bool| -> Vec<Credit> {
+            let mut out: Vec<Credit> = rows
+                .iter()
+                .map(|c| {
+                    let key = if by_channel {
+                        c.channel.as_deref().unwrap_or(&c.name)
+                    } else {
+                        &c.name
+                    };
+                    let f = factor_of(&m.model, key).unwrap_or_else(|| {
+                        if !unscaled.contains(&key.to_string()) {
+                            unscaled.push(key.to_string());
+                        }
+                        1.0
+                    });
+                    let mut k = c.clone();
+                    k.conversions *= f;
+                    k.value *= f;
+                    k.cpa = k
+                        .cost
+                        .filter(|_| k.conversions > 0.0)
+                        .map(|x| x / k.conversions);
+                    k.roas = k.cost.filter(|x| *x > 0.0).map(|x| k.value / x);
+                    k
+                })
+                .collect();
+            let total: f64 = out.iter().map(|k| k.conversions).sum();
+            for k in &mut out {
+                k.share = if total > 0.0 {
+                    k.conversions / total
+                } else {
+                    0.0
+                };
+            }
+            out
+        };
+        let channels = scale(&m.channels, false);
+        let campaigns = scale(&m.campaigns, true);
+        if !unscaled.is_empty() {
+            warnings.push(format!(
+                "{}: no incrementality factor for {}; their credit is not scaled",
+                m.model,
+                unscaled.join(", ")
+            ));
+        }
+        added.push(crate::attribution::ModelResult {
+            model: format!("{}_calibrated", m.model),
+            channels,
+            campaigns,
+            conversion_model: None,
+        });
+    }
+    if added.is_empty() {
+        warnings
+            .push("the combination has no incrementality factors for the models run here".into());
+    }
+    report.models.extend(added);
+    warnings
+}

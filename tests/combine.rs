@@ -313,3 +313,67 @@ fn combination_study_runs_and_tests_help() {
     );
     assert!(r.coverage[1] >= 0.6, "{:?}", r.coverage);
 }
+
+/// `attribute --calibration COMBINE.json` scales each channel's credit by its
+/// incrementality factor; a bad combination document is an error naming the field.
+#[test]
+fn calibrated_attribution_applies_the_factors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, attr) = joint(dir.path());
+    let d = dir.path().to_str().unwrap();
+    let comb = mixcast(&["combine", &model, "--attribution", &attr, "--json"]);
+    ok(&comb);
+    let comb_path = format!("{d}/combine.json");
+    std::fs::write(&comb_path, &comb.stdout).unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&comb.stdout).unwrap();
+    let args = [
+        "attribute",
+        "--events",
+        &format!("{d}/journeys/events.csv"),
+        "--conversions",
+        &format!("{d}/journeys/conversions.csv"),
+        "--model",
+        "shapley",
+        "--json",
+    ];
+    let mut with = args.to_vec();
+    with.extend(["--calibration", &comb_path]);
+    let r = ok_json(&mixcast(&with));
+    valid("attribution", &r);
+    let models = r["models"].as_array().unwrap();
+    assert_eq!(models[1]["model"], "shapley_calibrated");
+    let find = |m: &serde_json::Value, name: &str| -> f64 {
+        m["channels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap()["value"]
+            .as_f64()
+            .unwrap()
+    };
+    let with_factor = doc["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["incrementality_factor"]["shapley"].is_object())
+        .expect("a channel with a Shapley factor");
+    let name = with_factor["name"].as_str().unwrap();
+    let factor = with_factor["incrementality_factor"]["shapley"]["value"]
+        .as_f64()
+        .unwrap();
+    let (raw, cal) = (find(&models[0], name), find(&models[1], name));
+    assert!((cal - raw * factor).abs() <= 1e-9 * cal.abs().max(1.0));
+    let shares: f64 = models[1]["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["share"].as_f64().unwrap())
+        .sum();
+    assert!((shares - 1.0).abs() < 1e-9);
+    let bad = format!("{d}/bad.json");
+    std::fs::write(&bad, "{\"schema_version\": 2}").unwrap();
+    let mut hostile = args.to_vec();
+    hostile.extend(["--calibration", &bad]);
+    user_error(&mixcast(&hostile), &["bad.json"]);
+}

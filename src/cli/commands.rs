@@ -297,7 +297,13 @@ pub fn attribute(a: AttributeArgs) -> anyhow::Result<()> {
         _ => return Err(UsageError("give --events and --conversions, or --paths".into()).into()),
     }
     .map_err(Error::from)?;
-    let report = at::attribute(&table, &models, &settings).map_err(Error::from)?;
+    let mut report = at::attribute(&table, &models, &settings).map_err(Error::from)?;
+    if let Some(path) = &a.calibration {
+        let combination = mixcast::combine::load_combination(path).map_err(Error::from)?;
+        for w in mixcast::combine::calibrate(&mut report, &combination) {
+            eprintln!("warning: {w}");
+        }
+    }
     if let Some(p) = &a.csv {
         write_atomic(p, report.to_csv().as_bytes()).map_err(write_err(p))?;
     }

@@ -364,6 +364,10 @@ pub struct AttributeArgs {
     /// its conversion rate replaces the model's extrapolation of the no-touch rate.
     #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
     pub control: Option<Vec<f64>>,
+    /// Calibrated attribution: a `combine --json` document whose incrementality factors
+    /// scale each model's credit (adds `<model>_calibrated` results; see README).
+    #[arg(long)]
+    pub calibration: Option<PathBuf>,
     /// Seed (Shapley sampling beyond 15 channels in one journey).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
