@@ -1026,6 +1026,33 @@ fn split_channel(ch: &ChannelSummary, rows: &[&Credit], kind: KpiKind) -> Vec<Ca
 }
 
 impl Combination {
+    /// Each campaign's shares of its channel, for the optimizer's campaign split:
+    /// contribution share = its share of the channel's attribution credit, spend share =
+    /// its share of the channel's cost (its contribution share when costs are unknown).
+    pub fn campaign_shares(&self) -> Vec<crate::optimize::campaigns::CampaignShare> {
+        self.campaigns
+            .iter()
+            .map(|k| {
+                let cost_total: f64 = self
+                    .campaigns
+                    .iter()
+                    .filter(|o| o.channel == k.channel)
+                    .filter_map(|o| o.cost)
+                    .sum();
+                let spend_share = match k.cost {
+                    Some(c) if cost_total > 0.0 => c / cost_total,
+                    _ => k.share,
+                };
+                crate::optimize::campaigns::CampaignShare {
+                    channel: k.channel.clone(),
+                    campaign: k.campaign.clone(),
+                    contribution_share: k.share,
+                    spend_share,
+                }
+            })
+            .collect()
+    }
+
     /// The human-readable table.
     pub fn table(&self) -> String {
         use std::fmt::Write;

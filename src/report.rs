@@ -297,6 +297,26 @@ pub fn recommendation_table(r: &crate::optimize::Recommendation) -> String {
             100.0 * crate::optimize::MOVE_SUPPORT
         );
     }
+    if !r.campaigns.is_empty() {
+        let _ = writeln!(
+            o,
+            "\ncampaigns (a campaign's curve = its channel's, scaled by its shares):\n{:<16} {:<20} {:>9} {:>12} {:>9} {:>12} {:>7}",
+            "channel", "campaign", "share now", "recommended", "share", "incremental", "mROI"
+        );
+        for k in &r.campaigns {
+            let _ = writeln!(
+                o,
+                "{:<16} {:<20} {:>8.1}% {:>12} {:>8.1}% {:>12} {:>7.2}",
+                k.channel,
+                k.campaign,
+                100.0 * k.current_spend_share,
+                money(k.recommended_spend),
+                100.0 * k.recommended_spend_share,
+                money(k.expected_contribution),
+                k.mroi
+            );
+        }
+    }
     let cert = &r.certificate;
     let _ = writeln!(
         o,

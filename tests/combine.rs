@@ -377,3 +377,67 @@ fn calibrated_attribution_applies_the_factors() {
     hostile.extend(["--calibration", &bad]);
     user_error(&mixcast(&hostile), &["bad.json"]);
 }
+
+/// `optimize --campaigns COMBINE.json` splits each channel's recommended spend across its
+/// campaigns: the split sums to the channel, interior campaigns end with equal marginal
+/// returns, and the split is never worse than today's mix.
+#[test]
+fn optimizer_splits_channel_budgets_across_campaigns() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, attr) = joint(dir.path());
+    let d = dir.path().to_str().unwrap();
+    let comb = mixcast(&["combine", &model, "--attribution", &attr, "--json"]);
+    ok(&comb);
+    let comb_path = format!("{d}/combine.json");
+    std::fs::write(&comb_path, &comb.stdout).unwrap();
+    let rec = ok_json(&mixcast(&[
+        "optimize",
+        &model,
+        "--budget",
+        "2000000",
+        "--horizon",
+        "13",
+        "--campaigns",
+        &comb_path,
+        "--json",
+    ]));
+    valid("recommendation", &rec);
+    let campaigns = rec["campaigns"].as_array().unwrap();
+    assert!(!campaigns.is_empty());
+    for ch in rec["channels"].as_array().unwrap() {
+        let rows: Vec<_> = campaigns
+            .iter()
+            .filter(|k| k["channel"] == ch["name"])
+            .collect();
+        if rows.is_empty() {
+            continue;
+        }
+        let x = ch["recommended_spend"].as_f64().unwrap();
+        let sum: f64 = rows
+            .iter()
+            .map(|k| k["recommended_spend"].as_f64().unwrap())
+            .sum();
+        assert!((sum - x).abs() <= 1e-9 * x.max(1.0), "{sum} vs {x}");
+        let interior: Vec<f64> = rows
+            .iter()
+            .filter(|k| k["recommended_spend"].as_f64().unwrap() > 0.01 * x)
+            .map(|k| k["mroi"].as_f64().unwrap())
+            .collect();
+        if x > 0.0 && interior.len() > 1 {
+            let (lo, hi) = interior
+                .iter()
+                .fold((f64::MAX, f64::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+            assert!(hi - lo <= 0.02 * hi.abs().max(1e-9), "mROIs {interior:?}");
+        }
+    }
+    let table = mixcast(&[
+        "optimize",
+        &model,
+        "--budget",
+        "2000000",
+        "--campaigns",
+        &comb_path,
+    ]);
+    ok(&table);
+    assert!(String::from_utf8_lossy(&table.stdout).contains("campaigns ("));
+}

@@ -218,9 +218,26 @@ pub fn optimize(a: OptimizeArgs) -> anyhow::Result<()> {
     let req = optimize_request(&a)?.validate().map_err(Error::from)?;
     let m = load(&a.model)?;
     let controls = future_controls(a.controls.as_deref(), &m)?;
-    let rec = Planner::with_controls(&m, req.horizon(), req.count_tail(), controls.as_ref())
-        .optimize(&req)
-        .map_err(Error::from)?;
+    let planner = Planner::with_controls(&m, req.horizon(), req.count_tail(), controls.as_ref());
+    let mut rec = planner.optimize(&req).map_err(Error::from)?;
+    if let Some(path) = &a.campaigns {
+        let combination = mixcast::combine::load_combination(path).map_err(Error::from)?;
+        if combination.model.model_id != m.model_id {
+            eprintln!(
+                "warning: {} was combined with model {}, not {}; its campaign shares are used as they are",
+                path.display(),
+                combination.model.model_id,
+                m.model_id
+            );
+        }
+        rec.campaigns = planner.split_campaigns(&rec, &req, &combination.campaign_shares());
+        if rec.campaigns.is_empty() {
+            eprintln!(
+                "warning: {} has no campaigns of this model's channels",
+                path.display()
+            );
+        }
+    }
     if let Some(path) = &a.plan_out {
         write_atomic(path, rec.plan_csv().as_bytes()).map_err(write_err(path))?;
     }

@@ -233,6 +233,11 @@ pub struct OptimizeArgs {
     /// Budget grid steps of the dynamic programme.
     #[arg(long, default_value_t = mixcast::optimize::DEFAULT_GRID_STEPS)]
     pub grid_steps: usize,
+    /// Also split each channel's budget across its campaigns, using the campaign shares
+    /// of a `combine --json` document (a campaign's curve = its channel's, scaled by its
+    /// shares; see README).
+    #[arg(long)]
+    pub campaigns: Option<PathBuf>,
     /// Write the per period plan CSV (readable by `mixcast scenario --plan`).
     #[arg(long)]
     pub plan_out: Option<PathBuf>,

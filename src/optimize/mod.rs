@@ -15,6 +15,7 @@
 //!   (`Σ F_c(x_c) − θ Σ x_c` is maximal exactly where every interior channel's marginal
 //!   return equals `θ`).
 
+pub mod campaigns;
 pub mod curve;
 pub mod solve;
 
@@ -678,6 +679,9 @@ pub struct Recommendation {
     pub dates: Vec<String>,
     /// Which model recommended it.
     pub model: crate::model::Lineage,
+    /// Campaign budgets inside each channel (`optimize --campaigns`; see [`campaigns`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub campaigns: Vec<campaigns::CampaignRecommendation>,
 }
 
 impl Recommendation {
@@ -1309,6 +1313,7 @@ fn optimize_with(p: &Planner, req: &ValidRequest) -> Result<Recommendation, Opti
         plan,
         dates: hz.dates().to_vec(),
         model: model.lineage(),
+        campaigns: Vec::new(),
     })
 }
 
