@@ -269,6 +269,115 @@ pub fn parse_attribution(text: &str, path: &Path) -> Result<AttributionReport, C
     Ok(r)
 }
 
+/// How an attribution report becomes ROI priors.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PriorSettings {
+    /// Attribution model (default: `shapley` when present, else the first).
+    pub model: Option<String>,
+    /// Multiplier on the attributed ROAS.
+    pub discount: f64,
+    /// Prior sd as a multiple of the prior mean.
+    pub sd_ratio: f64,
+}
+
+/// ROI priors by channel name.
+pub type NamedPriors = Vec<(String, crate::spec::Prior)>;
+
+/// Attribution-informed ROI priors: per paid channel the attribution names (exact names),
+/// `Normal(mean = ROAS × discount, sd = mean × sd_ratio)`, where ROAS is the model's
+/// attributed KPI per unit of the channel's journey cost: Shapley's incremental
+/// conversions (at the mean conversion value for a revenue KPI), other models' credited
+/// conversions or value. Channels without journey costs or credit get none (warned).
+/// `spend` names the model's channels with their spend; unpaid ones are skipped.
+pub fn attribution_priors(
+    report: &AttributionReport,
+    path: &Path,
+    kind: KpiKind,
+    spend: &[(String, f64)],
+    settings: &PriorSettings,
+) -> Result<(NamedPriors, Vec<String>), CombineError> {
+    let bad = |field: &str, message: String| CombineError::Attribution {
+        path: path.to_path_buf(),
+        field: field.to_string(),
+        message,
+    };
+    if !(settings.discount.is_finite() && settings.discount > 0.0) {
+        return Err(bad(
+            "calibration.attribution_discount",
+            format!("must be a number > 0, got {}", settings.discount),
+        ));
+    }
+    if !(settings.sd_ratio.is_finite() && settings.sd_ratio > 0.0) {
+        return Err(bad(
+            "calibration.attribution_sd_ratio",
+            format!("must be a number > 0, got {}", settings.sd_ratio),
+        ));
+    }
+    let model = match &settings.model {
+        Some(name) => report
+            .models
+            .iter()
+            .find(|m| &m.model == name)
+            .ok_or_else(|| bad("models", format!("has no `{name}` model")))?,
+        None => report
+            .models
+            .iter()
+            .find(|m| m.model == "shapley")
+            .unwrap_or(&report.models[0]),
+    };
+    let value_per_conversion = if report.conversions > 0.0 {
+        report.value / report.conversions
+    } else {
+        0.0
+    };
+    let mut priors = Vec::new();
+    let mut skipped = Vec::new();
+    for (name, s) in spend {
+        if *s <= 0.0 {
+            continue;
+        }
+        let Some(c) = model.channels.iter().find(|c| &c.name == name) else {
+            continue;
+        };
+        let attributed = match c.incremental_conversions {
+            Some(inc) => match kind {
+                KpiKind::Revenue => inc * value_per_conversion,
+                KpiKind::Conversions => inc,
+            },
+            None => in_kpi_units(kind, c.conversions, c.value),
+        };
+        match c.cost {
+            Some(cost) if cost > 0.0 && attributed > 0.0 => {
+                let mean = attributed / cost * settings.discount;
+                priors.push((
+                    name.clone(),
+                    crate::spec::Prior {
+                        mean,
+                        sd: mean * settings.sd_ratio,
+                    },
+                ));
+            }
+            _ => skipped.push(name.clone()),
+        }
+    }
+    let mut warnings = Vec::new();
+    if !skipped.is_empty() {
+        warnings.push(format!(
+            "{}: no attribution prior for {} (no journey cost or no positive credit under `{}`)",
+            path.display(),
+            skipped.join(", "),
+            model.model
+        ));
+    }
+    if priors.is_empty() {
+        warnings.push(format!(
+            "{}: no channel of the model has an attribution prior",
+            path.display()
+        ));
+    }
+    Ok((priors, warnings))
+}
+
 /// What `combine` is asked to do.
 #[derive(Debug, Clone)]
 pub struct CombineRequest {
@@ -693,14 +802,45 @@ fn entry(
     }
 }
 
-/// The MMM's `ln ROI` and its sd from the interval; `None` unless ROI > 0.
-fn mmm_log_roi(m: &MmmFigures, z: f64) -> Option<(f64, f64)> {
+/// The MMM's measurement of `θ = ln ROI`: a two-piece normal with its mode at the point
+/// estimate and each side's sd from that side of the interval, `(ln hi − ln roi) / z` and
+/// `(ln roi − ln lo) / z` (lower end floored at roi / 100). An interval reaching zero is
+/// vague below and still informative above; a symmetric normal would lose the upper
+/// bound. `None` unless ROI > 0.
+fn mmm_log_roi(m: &MmmFigures, z: f64) -> Option<TwoPiece> {
     let roi = m.roi.filter(|r| *r > 0.0 && m.spend > 0.0)?;
     let [lo, hi] = m.roi_interval.unwrap_or([roi, roi]);
-    let lo = lo.max(roi / 100.0);
-    let hi = hi.max(roi * 1.0001);
-    let sd = ((hi.ln() - lo.ln()) / (2.0 * z)).max(1e-3);
-    Some((roi.ln(), sd))
+    let lo = lo.clamp(roi / 100.0, roi);
+    let hi = hi.max(roi);
+    Some(TwoPiece {
+        mode: roi.ln(),
+        lower: ((roi.ln() - lo.ln()) / z).max(1e-3),
+        upper: ((hi.ln() - roi.ln()) / z).max(1e-3),
+    })
+}
+
+/// A two-piece normal log density (up to a constant).
+#[derive(Debug, Clone, Copy)]
+struct TwoPiece {
+    mode: f64,
+    lower: f64,
+    upper: f64,
+}
+
+impl TwoPiece {
+    fn log_density(&self, x: f64) -> f64 {
+        let sd = if x < self.mode {
+            self.lower
+        } else {
+            self.upper
+        };
+        -0.5 * ((x - self.mode) / sd).powi(2)
+    }
+
+    /// The geometric mean of the two sds.
+    fn sd(&self) -> f64 {
+        (self.lower * self.upper).sqrt()
+    }
 }
 
 /// `ln(attributed / spend)` under the reference model, in KPI units.
@@ -715,24 +855,25 @@ fn attributed_log_roi(c: &CombinedChannel, reference: &str, kind: KpiKind) -> Op
 /// channels' attribution is far off (retargeting, branded search) while most are near.
 const BIAS_DF: f64 = 1.0;
 
-/// Prior on the attribution's channel-to-channel bias spread `τ` (log scale): median 0.6
-/// (attributed ÷ incremental typically within ×0.3–×3 across channels), log-sd 0.5.
+/// Prior on the attribution's channel-to-channel bias spread `τ` (log scale): median 1.0
+/// (attributed ÷ incremental typically within ×0.3–×3 across channels), log-sd 0.3.
 const TAU_PRIOR: [f64; 2] = [1.0, 0.3];
+
+/// Points of the `θ` grid.
+const THETA_POINTS: usize = 240;
 
 /// One paid channel's measurements of `θ = ln ROI`.
 struct Measured {
     /// Index into the channel list.
     idx: usize,
-    /// The MMM's `ln ROI` and sd, combined with a lift test the fit did not use.
-    m: f64,
-    /// Its sd.
-    s: f64,
-    /// The MMM's own sd.
-    s_mmm: f64,
-    /// The lift test's sd, if one counted.
-    s_test: Option<f64>,
+    /// The MMM.
+    mmm: TwoPiece,
+    /// A lift test the fit did not use: `ln(ROI · lift / implied)` and its sd.
+    test: Option<(f64, f64)>,
     /// `ln(attributed / spend)`.
     a: Option<f64>,
+    /// The `θ` grid covering the MMM and test measurements (and the attribution's reach).
+    grid: Vec<f64>,
 }
 
 impl Measured {
@@ -744,92 +885,94 @@ impl Measured {
         used_in_fit: &[&ExperimentCheck],
         z: f64,
     ) -> Option<Measured> {
-        let (lm, sm) = mmm_log_roi(c.mmm.as_ref()?, z)?;
-        let test = c.experiment.as_ref().filter(|e| {
-            let own = used_in_fit
-                .iter()
-                .any(|u| u.start == e.start && u.end == e.end && u.channel == e.channel);
-            !own && e.lift > 0.0 && e.implied > 0.0
-        });
-        let (m, s, s_test) = match test {
-            Some(e) => {
-                let (lt, st) = (lm + (e.lift / e.implied).ln(), e.se / e.lift);
-                let p = 1.0 / (sm * sm) + 1.0 / (st * st);
-                (
-                    (lm / (sm * sm) + lt / (st * st)) / p,
-                    p.recip().sqrt(),
-                    Some(st),
-                )
-            }
-            None => (lm, sm, None),
-        };
+        let mmm = mmm_log_roi(c.mmm.as_ref()?, z)?;
+        let test = c
+            .experiment
+            .as_ref()
+            .filter(|e| {
+                let own = used_in_fit
+                    .iter()
+                    .any(|u| u.start == e.start && u.end == e.end && u.channel == e.channel);
+                !own && e.lift > 0.0 && e.implied > 0.0
+            })
+            .map(|e| (mmm.mode + (e.lift / e.implied).ln(), e.se / e.lift));
+        let a = attributed_log_roi(c, reference, kind);
+        let mut lo = mmm.mode - 6.0 * mmm.lower;
+        let mut hi = mmm.mode + 6.0 * mmm.upper;
+        if let Some((t, st)) = test {
+            lo = lo.min(t - 6.0 * st);
+            hi = hi.max(t + 6.0 * st);
+        }
+        if let Some(a) = a {
+            lo = lo.min(a - 6.0);
+            hi = hi.max(a + 6.0);
+        }
+        let grid = (0..THETA_POINTS)
+            .map(|j| lo + (hi - lo) * j as f64 / (THETA_POINTS - 1) as f64)
+            .collect();
         Some(Measured {
             idx,
-            m,
-            s,
-            s_mmm: sm,
-            s_test,
-            a: attributed_log_roi(c, reference, kind),
+            mmm,
+            test,
+            a,
+            grid,
         })
     }
 
-    /// The posterior of `θ` on a grid: the Gaussian measurement times, with attribution,
-    /// `Σ_{b,τ} w₋(b, τ) t₃(a − θ; b, τ)` (leave-this-channel-out hyperposterior).
+    /// Log density of the MMM and test measurements at `θ`.
+    fn log_direct(&self, theta: f64) -> f64 {
+        self.mmm.log_density(theta)
+            + self
+                .test
+                .map_or(0.0, |(t, st)| -0.5 * ((theta - t) / st).powi(2))
+    }
+
+    /// The posterior of `θ` on the grid: the direct measurements times, with attribution,
+    /// `Σ_{b,τ} w₋(b, τ) t(a − θ; b, τ)` (the other channels' evidence on the bias).
     fn combined(&self, bias: Option<&BiasPosterior>, spend: f64, mass: f64) -> CombinedEstimate {
-        let z = normal_quantile(0.5 + mass / 2.0);
-        let gauss = |theta: f64| -0.5 * ((theta - self.m) / self.s).powi(2);
-        let (mean, sd_post, q) = match (bias, self.a) {
-            (Some(bp), Some(a)) => {
-                let lo = (self.m - 6.0 * self.s).min(a - bp.b_hat - 4.0 * bp.tau_hat) - 0.5;
-                let hi = (self.m + 6.0 * self.s).max(a - bp.b_hat + 4.0 * bp.tau_hat) + 0.5;
-                let n = 400;
-                let grid: Vec<f64> = (0..n)
-                    .map(|j| lo + (hi - lo) * j as f64 / (n - 1) as f64)
-                    .collect();
-                let w = bp.weights_without(self.idx);
-                let logp: Vec<f64> = grid
-                    .iter()
-                    .map(|&th| {
-                        let terms = bp
-                            .cells
+        let w = bias.map(|bp| bp.weights_without(self.idx));
+        let logp: Vec<f64> = self
+            .grid
+            .iter()
+            .map(|&th| {
+                let att = match (bias, self.a, &w) {
+                    (Some(bp), Some(a), Some(w)) => log_sum_exp(
+                        bp.cells
                             .iter()
-                            .zip(&w)
-                            .map(|(&(b, tau), &lw)| lw + log_t(a - th - b, tau));
-                        gauss(th) + log_sum_exp(terms)
-                    })
-                    .collect();
-                let mx = logp.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                let p: Vec<f64> = logp.iter().map(|l| (l - mx).exp()).collect();
-                let tot: f64 = p.iter().sum();
-                let mean = grid.iter().zip(&p).map(|(g, w)| g * w).sum::<f64>() / tot;
-                let var = grid
-                    .iter()
-                    .zip(&p)
-                    .map(|(g, w)| (g - mean).powi(2) * w)
-                    .sum::<f64>()
-                    / tot;
-                let alpha = (1.0 - mass) / 2.0;
-                let quant = |target: f64| {
-                    let mut acc = 0.0;
-                    for (g, w) in grid.iter().zip(&p) {
-                        acc += w / tot;
-                        if acc >= target {
-                            return *g;
-                        }
-                    }
-                    hi
+                            .zip(w)
+                            .map(|(&(b, tau), &lw)| lw + log_t(a - th - b, tau)),
+                    ),
+                    _ => 0.0,
                 };
-                let med = quant(0.5);
-                (med, var.sqrt(), [quant(alpha), quant(1.0 - alpha)])
+                self.log_direct(th) + att
+            })
+            .collect();
+        let p = normalised(&logp);
+        let alpha = (1.0 - mass) / 2.0;
+        let quant = |target: f64| {
+            let mut acc = 0.0;
+            for (g, w) in self.grid.iter().zip(&p) {
+                acc += w;
+                if acc >= target {
+                    return *g;
+                }
             }
-            _ => (self.m, self.s, [self.m - z * self.s, self.m + z * self.s]),
+            self.grid[self.grid.len() - 1]
         };
-        let prec_post = 1.0 / (sd_post * sd_post).max(1e-12);
-        let p_mmm = 1.0 / (self.s_mmm * self.s_mmm);
-        let p_test = self.s_test.map_or(0.0, |s| 1.0 / (s * s));
+        let (med, q) = (quant(0.5), [quant(alpha), quant(1.0 - alpha)]);
+        let mean: f64 = self.grid.iter().zip(&p).map(|(g, w)| g * w).sum();
+        let var: f64 = self
+            .grid
+            .iter()
+            .zip(&p)
+            .map(|(g, w)| (g - mean).powi(2) * w)
+            .sum();
+        let prec_post = 1.0 / var.max(1e-12);
+        let p_mmm = 1.0 / self.mmm.sd().powi(2);
+        let p_test = self.test.map_or(0.0, |(_, s)| 1.0 / (s * s));
         let p_att = (prec_post - p_mmm - p_test).max(0.0);
         let total = p_mmm + p_test + p_att;
-        let roi = mean.exp();
+        let roi = med.exp();
         let roi_interval = [q[0].exp(), q[1].exp()];
         CombinedEstimate {
             roi,
@@ -843,6 +986,14 @@ impl Measured {
             },
         }
     }
+}
+
+/// Probabilities from log weights (sum to 1).
+fn normalised(logp: &[f64]) -> Vec<f64> {
+    let mx = logp.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let p: Vec<f64> = logp.iter().map(|l| (l - mx).exp()).collect();
+    let tot: f64 = p.iter().sum();
+    p.into_iter().map(|x| x / tot).collect()
 }
 
 /// `ln Σ exp(x)` without overflow.
@@ -862,13 +1013,14 @@ fn log_t(x: f64, tau: f64) -> f64 {
     -tau.ln() - 0.5 * (nu + 1.0) * (1.0 + (x / tau).powi(2) / nu).ln()
 }
 
-/// The attribution's bias against the truth, `a_c − θ_c ~ t₃(b, τ)`, on a grid of
-/// `(b, τ)` with flat priors on `b` and `ln τ`: per channel, the log marginal likelihood
-/// of `d_c = a_c − m_c` (the t convolved with the channel's Gaussian noise).
+/// The attribution's bias against the truth, `a_c − θ_c ~ t(b, τ)`, on a grid of `(b, τ)`
+/// with a flat prior on `b` and a lognormal prior on `τ`: per channel, the log marginal
+/// likelihood `ln ∫ p(direct measurements | θ) t(a_c − θ; b, τ) dθ`.
 struct BiasPosterior {
     /// Grid cells `(b, τ)`.
     cells: Vec<(f64, f64)>,
-    /// Per measured channel (index into the channel list) its log marginal per cell.
+    /// Per measured channel (index into the channel list; `usize::MAX` = the prior) its
+    /// log marginal per cell.
     marginal: Vec<(usize, Vec<f64>)>,
     /// Posterior mode of `b` and `τ` over all channels.
     b_hat: f64,
@@ -877,7 +1029,10 @@ struct BiasPosterior {
 
 impl BiasPosterior {
     fn estimate(measured: &[Measured]) -> BiasPosterior {
-        let d: Vec<f64> = measured.iter().filter_map(|m| Some(m.a? - m.m)).collect();
+        let d: Vec<f64> = measured
+            .iter()
+            .filter_map(|m| Some(m.a? - m.mmm.mode))
+            .collect();
         let centre = median(&d);
         let mut cells = Vec::new();
         for i in 0..=40 {
@@ -887,39 +1042,28 @@ impl BiasPosterior {
                 cells.push((b, tau));
             }
         }
-        // ε ~ N(0, s²) on 41 nodes over ±5 sd.
-        let nodes: Vec<(f64, f64)> = (0..41)
-            .map(|k| {
-                let u = -5.0 + 0.25 * k as f64;
-                (u, (-0.5 * u * u).exp())
-            })
-            .collect();
-        let wsum: f64 = nodes.iter().map(|n| n.1).sum();
-        let marginal: Vec<(usize, Vec<f64>)> = measured
-            .iter()
-            .filter_map(|m| {
-                let dc = m.a? - m.m;
-                let row = cells
-                    .iter()
-                    .map(|&(b, tau)| {
-                        let v: f64 = nodes
-                            .iter()
-                            .map(|&(u, w)| w * log_t(dc - m.s * u - b, tau).exp())
-                            .sum();
-                        (v / wsum).max(1e-300).ln()
-                    })
-                    .collect();
-                Some((m.idx, row))
-            })
-            .collect();
-        // The prior on τ: lognormal around TAU_PRIOR (few channels cannot pin τ down).
         let prior: Vec<f64> = cells
             .iter()
             .map(|&(_, tau)| -0.5 * ((tau / TAU_PRIOR[0]).ln() / TAU_PRIOR[1]).powi(2))
             .collect();
-        let marginal: Vec<(usize, Vec<f64>)> = std::iter::once((usize::MAX, prior))
-            .chain(marginal)
-            .collect();
+        let mut marginal = vec![(usize::MAX, prior)];
+        for m in measured {
+            let Some(a) = m.a else { continue };
+            let direct = normalised(&m.grid.iter().map(|&t| m.log_direct(t)).collect::<Vec<_>>());
+            let row = cells
+                .iter()
+                .map(|&(b, tau)| {
+                    let v: f64 = m
+                        .grid
+                        .iter()
+                        .zip(&direct)
+                        .map(|(&th, &w)| w * log_t(a - th - b, tau).exp())
+                        .sum();
+                    v.max(1e-300).ln()
+                })
+                .collect();
+            marginal.push((m.idx, row));
+        }
         let total: Vec<f64> = (0..cells.len())
             .map(|j| marginal.iter().map(|(_, r)| r[j]).sum())
             .collect();
@@ -934,7 +1078,7 @@ impl BiasPosterior {
         }
     }
 
-    /// Log weights of the cells given every other channel.
+    /// Log weights of the cells given every other channel (and the prior).
     fn weights_without(&self, idx: usize) -> Vec<f64> {
         (0..self.cells.len())
             .map(|j| {

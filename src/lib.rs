@@ -82,6 +82,7 @@ impl Error {
             Error::Fit(FitError::BadInput(_)) => "request",
             Error::Fit(FitError::Numerical(_)) => "numerical",
             Error::Fit(FitError::Experiments(_)) => "data",
+            Error::Fit(FitError::Priors(_)) => "attribution",
             Error::Model(_) => "model",
             Error::Scenario(_) => "plan",
             Error::Optimize(_) => "request",
@@ -128,7 +129,7 @@ impl Error {
                     path, row, column, ..
                 } => format!("{}: row {row}, column {column}", file(path)),
             },
-            Error::Combine(c) => match c {
+            Error::Combine(c) | Error::Fit(FitError::Priors(c)) => match c {
                 combine::CombineError::Io { path, .. } => file(path),
                 combine::CombineError::Attribution { path, field, .. } => {
                     format!("{}: {field}", file(path))
@@ -174,7 +175,8 @@ impl Error {
             | Error::Optimize(_) => true,
             Error::Fit(FitError::Data(_))
             | Error::Fit(FitError::BadInput(_))
-            | Error::Fit(FitError::Experiments(_)) => true,
+            | Error::Fit(FitError::Experiments(_))
+            | Error::Fit(FitError::Priors(_)) => true,
             Error::Fit(FitError::Numerical(_)) | Error::Write { .. } => false,
         }
     }

@@ -698,6 +698,8 @@ pub struct CombinationCase {
     pub true_roi: f64,
     /// MMM alone.
     pub mmm_roi: f64,
+    /// MMM fitted with attribution-informed ROI priors (`fit --attribution-prior`).
+    pub informed_roi: f64,
     /// Attribution alone: attributed value scaled by KPI ÷ tracked value, over spend.
     pub attribution_roi: f64,
     /// `combine` without lift tests.
@@ -719,6 +721,8 @@ pub struct CombinationReport {
     pub config: CombinationStudyConfig,
     /// Mean relative ROI error over digital channels: MMM alone.
     pub mmm_error: f64,
+    /// MMM with attribution-informed priors.
+    pub informed_error: f64,
     /// Attribution alone.
     pub attribution_error: f64,
     /// Combined.
@@ -774,7 +778,6 @@ pub fn run_combination_study(cfg: &CombinationStudyConfig) -> Result<Combination
                 ..Default::default()
             },
         )?;
-        let _ = std::fs::remove_dir_all(&dir);
         let settings = at::ModelSettings::from_flags(
             &[0.4, 0.4],
             &[0.3, 0.3, 0.3],
@@ -791,6 +794,18 @@ pub fn run_combination_study(cfg: &CombinationStudyConfig) -> Result<Combination
             ..Default::default()
         };
         let model = fit(&spec, ds.clone(), &opts)?;
+        let attr_path = dir.join("attribution.json");
+        crate::io::write_json(&attr_path, &attribution).map_err(write)?;
+        let informed = fit(
+            &spec,
+            ds.clone(),
+            &FitOptions {
+                attribution_prior: Some(attr_path),
+                ..opts.clone()
+            },
+        )?;
+        let _ = std::fs::remove_dir_all(&dir);
+        let informed_summary = summarize(&informed);
         let truth_model = joint.mmm.truth.true_model(&model);
         let summary = summarize(&model);
         let req = CombineRequest {
@@ -862,6 +877,7 @@ pub fn run_combination_study(cfg: &CombinationStudyConfig) -> Result<Combination
                 targeted: tr.targeted,
                 true_roi: tr.roi,
                 mmm_roi: s.roi.unwrap_or(0.0),
+                informed_roi: informed_summary.channels[c].roi.unwrap_or(0.0),
                 attribution_roi: attributed * kpi_total / tracked_value / s.spend,
                 combined_roi: a.0,
                 combined_with_tests_roi: b.0,
@@ -902,6 +918,7 @@ pub fn run_combination_study(cfg: &CombinationStudyConfig) -> Result<Combination
         schema_version: 1,
         config: cfg.clone(),
         mmm_error: mean(&|c| err(c.mmm_roi, c.true_roi)),
+        informed_error: mean(&|c| err(c.informed_roi, c.true_roi)),
         attribution_error: mean(&|c| err(c.attribution_roi, c.true_roi)),
         combined_error: mean(&|c| err(c.combined_roi, c.true_roi)),
         combined_with_tests_error: mean(&|c| err(c.combined_with_tests_roi, c.true_roi)),

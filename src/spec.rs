@@ -72,7 +72,30 @@ pub struct Spec {
 pub struct CalibrationSpec {
     /// Experiments CSV (`channel,start,end,lift,se[,scope][,geo]`), relative to the spec
     /// file; see [`crate::calibration`].
-    pub experiments: PathBuf,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiments: Option<PathBuf>,
+    /// An `attribute --json` document whose attributed ROAS, × `attribution_discount`,
+    /// becomes a soft ROI prior on the channels it names (see
+    /// [`crate::combine::attribution_priors`]); relative to the spec file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribution: Option<PathBuf>,
+    /// Attribution model to read (default: `shapley` when present, else the first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribution_model: Option<String>,
+    /// Multiplier on the attributed ROAS for the prior mean.
+    #[serde(default = "default_attribution_discount")]
+    pub attribution_discount: f64,
+    /// Prior sd as a multiple of its mean (wide: weaker than a lift test).
+    #[serde(default = "default_attribution_sd_ratio")]
+    pub attribution_sd_ratio: f64,
+}
+
+fn default_attribution_discount() -> f64 {
+    1.0
+}
+
+fn default_attribution_sd_ratio() -> f64 {
+    1.0
 }
 
 /// `[data]` table.

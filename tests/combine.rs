@@ -441,3 +441,84 @@ fn optimizer_splits_channel_budgets_across_campaigns() {
     ok(&table);
     assert!(String::from_utf8_lossy(&table.stdout).contains("campaigns ("));
 }
+
+/// `fit --attribution-prior ATTR.json` (or `[calibration] attribution`) puts a soft ROI
+/// prior of attributed ROAS × discount on the channels the attribution names; the spec's
+/// own `roi_prior` wins; a bad document is an error naming it.
+#[test]
+fn attribution_informed_priors_reach_the_fit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, attr) = joint(dir.path());
+    let d = dir.path().to_str().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&attr).unwrap()).unwrap();
+    let shapley = report["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["model"] == "shapley")
+        .unwrap();
+    let per_conversion =
+        report["value"].as_f64().unwrap() / report["conversions"].as_f64().unwrap();
+    // The channel with the most incremental conversions.
+    let social = shapley["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .max_by(|a, b| {
+            let f = |c: &serde_json::Value| c["incremental_conversions"].as_f64().unwrap();
+            f(a).total_cmp(&f(b))
+        })
+        .unwrap();
+    let name = social["name"].as_str().unwrap();
+    let expected = social["incremental_conversions"].as_f64().unwrap() * per_conversion
+        / social["cost"].as_f64().unwrap()
+        * 0.5;
+    // Through the spec, with a discount.
+    let spec = std::fs::read_to_string(dir.path().join("spec.toml")).unwrap();
+    let spec =
+        format!("{spec}\n[calibration]\nattribution = \"attr.json\"\nattribution_discount = 0.5\n");
+    std::fs::write(dir.path().join("spec_prior.toml"), spec).unwrap();
+    let out = format!("{d}/fit_prior");
+    ok(&mixcast(&[
+        "fit",
+        &format!("{d}/spec_prior.toml"),
+        "--out",
+        &out,
+        "--draws",
+        "20",
+        "-q",
+    ]));
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(format!("{out}/summary.json")).unwrap()).unwrap();
+    let prior = &summary["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap()["prior"];
+    let mean = prior["prior_mean"].as_f64().unwrap();
+    assert!(
+        (mean - expected).abs() <= 1e-9 * expected,
+        "{mean} vs {expected}"
+    );
+    assert!((prior["prior_sd"].as_f64().unwrap() - mean).abs() <= 1e-9 * mean);
+    // Offline channels keep the pooled prior.
+    let tv = &summary["channels"].as_array().unwrap()[0];
+    assert_eq!(tv["name"], "tv");
+    assert_eq!(tv["prior"]["source"], "pooled");
+    // A bad attribution document through the flag.
+    let bad = format!("{d}/bad_attr.json");
+    std::fs::write(&bad, "{\"schema_version\": 1, \"models\": []}").unwrap();
+    user_error(
+        &mixcast(&[
+            "fit",
+            &format!("{d}/spec.toml"),
+            "--out",
+            &format!("{d}/fit_bad"),
+            "--attribution-prior",
+            &bad,
+        ]),
+        &["bad_attr.json"],
+    );
+    assert!(!dir.path().join("fit_bad").exists());
+}

@@ -100,6 +100,7 @@ pub fn fit(a: FitArgs) -> anyhow::Result<()> {
         seed: a.seed,
         draws: a.draws,
         experiments: a.experiments,
+        attribution_prior: a.attribution_prior,
         method: a.method.map(Into::into),
         chains: a.chains,
         warmup: a.warmup,

@@ -98,6 +98,10 @@ pub struct FitArgs {
     /// likelihood; overrides the spec's `[calibration] experiments`.
     #[arg(long)]
     pub experiments: Option<PathBuf>,
+    /// Attribution report (`attribute --json`) whose attributed ROAS becomes a soft ROI
+    /// prior on the channels it names; overrides the spec's `[calibration] attribution`.
+    #[arg(long)]
+    pub attribution_prior: Option<PathBuf>,
     /// Print the summary as JSON instead of a table.
     #[arg(long)]
     pub json: bool,

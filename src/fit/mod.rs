@@ -51,6 +51,9 @@ pub enum FitError {
     /// The lift tests could not be read or do not match the data.
     #[error(transparent)]
     Experiments(#[from] crate::calibration::ExperimentError),
+    /// The attribution behind attribution-informed priors could not be read.
+    #[error(transparent)]
+    Priors(#[from] crate::combine::CombineError),
 }
 
 /// Options for one fit run (the spec carries the model; these carry the run).
@@ -64,6 +67,9 @@ pub struct FitOptions {
     pub draws: Option<usize>,
     /// Lift tests CSV, overriding the spec's `[calibration] experiments`.
     pub experiments: Option<std::path::PathBuf>,
+    /// Attribution report for attribution-informed priors, overriding the spec's
+    /// `[calibration] attribution`.
+    pub attribution_prior: Option<std::path::PathBuf>,
     /// Override the spec's `[fit] method`.
     pub method: Option<FitMethod>,
     /// Override the spec's NUTS chains.
@@ -543,6 +549,65 @@ fn fingerprint(spec: &ValidSpec, ds: &Dataset) -> Fingerprint {
     }
 }
 
+/// The spec with attribution-informed ROI priors on the paid channels the attribution
+/// names and the spec gives no `roi_prior` of their own (`fit --attribution-prior` or
+/// `[calibration] attribution`); `None` without an attribution document.
+fn attribution_prior_spec(
+    spec: &ValidSpec,
+    ds: &Dataset,
+    opts: &FitOptions,
+    t0: usize,
+    t1: usize,
+    obs: &dyn Observer,
+) -> Result<Option<ValidSpec>, FitError> {
+    let cal = spec.spec().calibration.clone();
+    let Some(path) = opts.attribution_prior.clone().or_else(|| {
+        cal.as_ref()
+            .and_then(|c| c.attribution.as_ref())
+            .map(|p| spec.resolve(p))
+    }) else {
+        return Ok(None);
+    };
+    let settings = crate::combine::PriorSettings {
+        model: cal.as_ref().and_then(|c| c.attribution_model.clone()),
+        discount: cal.as_ref().map_or(1.0, |c| c.attribution_discount),
+        sd_ratio: cal.as_ref().map_or(1.0, |c| c.attribution_sd_ratio),
+    };
+    let report = crate::combine::load_attribution(&path)?;
+    let spend: Vec<(String, f64)> = spec
+        .spec()
+        .channels
+        .iter()
+        .zip(&ds.channels)
+        .map(|(c, d)| {
+            let s = d.spend.as_ref().map_or(0.0, |s| s.sum_over(t0..t1.max(t0)));
+            (c.name.clone(), s)
+        })
+        .collect();
+    let (priors, warnings) = crate::combine::attribution_priors(
+        &report,
+        &path,
+        spec.spec().data.kpi_kind,
+        &spend,
+        &settings,
+    )?;
+    for w in &warnings {
+        obs.event(Event::Warning(w));
+    }
+    let mut edited = spec.spec().clone();
+    for c in edited.channels.iter_mut() {
+        if c.roi_prior.is_some() {
+            continue;
+        }
+        if let Some((_, p)) = priors.iter().find(|(n, _)| *n == c.name) {
+            c.roi_prior = Some(*p);
+        }
+    }
+    Ok(Some(spec.with_spec(edited).map_err(|e| {
+        FitError::BadInput(format!("attribution priors: {e}"))
+    })?))
+}
+
 /// Fit the model a spec describes to a loaded dataset, silently.
 pub fn fit(spec: &ValidSpec, ds: Dataset, opts: &FitOptions) -> Result<Model, FitError> {
     fit_observed(spec, ds, opts, &Silent)
@@ -562,8 +627,17 @@ pub fn fit_observed(
         spec.spec()
             .calibration
             .as_ref()
-            .map(|c| spec.resolve(&c.experiments))
+            .and_then(|c| c.experiments.as_ref())
+            .map(|p| spec.resolve(p))
     });
+    let with_priors;
+    let spec = match attribution_prior_spec(spec, &ds, opts, t0, t1, obs)? {
+        Some(s) => {
+            with_priors = s;
+            &with_priors
+        }
+        None => spec,
+    };
     // A holdout that leaves nothing to fit is reported by `fit_calibrated`.
     let experiments = match path.filter(|_| t1 > t0) {
         Some(path) => {
