@@ -12,20 +12,24 @@
 //! - `agreement`: `agree` when the reference model's attributed figure lies inside the MMM
 //!   contribution interval, `disagree` when outside, `mmm_only` / `attribution_only`.
 //!
-//! **Combined ROI.** Per paid channel the three measurements of `ln ROI` are pooled by
-//! precision:
-//! - the MMM: `ln ROI_mmm`, sd from its interval `(ln hi − ln lo) / (2 z)`;
-//! - attribution: `ln(attributed / spend) − b`, where `b` is the attribution's common
-//!   scale against the MMM (journeys cover a sample of users, another period, other
-//!   conversions), estimated as the median of `d_c = ln(attributed_c / spend_c) − ln ROI_c`
-//!   over the channels on both sides (≥ 3 needed). Its sd is `√(τ² + var b)`, with `τ` the
-//!   robust spread (1.4826 × MAD) of the `d_c` beyond the MMM's own noise. A channel whose
-//!   `d_c` is more than 2 sd from `b` (retargeting, branded search: touches placed on users
-//!   who would convert anyway) has its attribution sd inflated by `|z| / 2`, so a channel
-//!   attribution plainly over-credits is left to the causal estimates;
+//! **Combined ROI.** Per paid channel, `θ = ln ROI` has up to three measurements:
+//! - the MMM: a two-piece normal with its mode at `ln ROI` and each side's sd from that
+//!   side of the interval (`(ln hi − ln ROI) / z`, `(ln ROI − ln lo) / z`), so an interval
+//!   reaching zero stays informative above;
 //! - a lift test the fit did not use: `ln(ROI_mmm · lift / implied)` with sd `se / lift`
 //!   (the model's shape, the test's level). Tests the fit was calibrated with are already
-//!   in the MMM and are not counted twice.
+//!   in the MMM and are not counted twice;
+//! - attribution, `a = ln(attributed / spend)`, through a bias model
+//!   `a − θ ~ Cauchy(b, τ)`: `b` is the attribution's common scale against the truth
+//!   (journeys cover a sample of customers, another period), `τ` its channel-to-channel
+//!   spread (tracking loss, retargeting shown to people who would convert anyway), with
+//!   heavy tails because some channels' attribution is far off. `(b, τ)` live on a grid
+//!   (flat prior on `b`, lognormal prior on `τ` with median 1); each channel's posterior
+//!   weighs the grid by the other channels' marginal likelihoods (leave-one-out), so a
+//!   channel cannot vouch for its own attribution. Needs ≥ 3 channels on both sides.
+//!
+//! The posterior of `θ` is evaluated on a grid; the combined ROI is its median and the
+//! interval its central quantiles.
 //!
 //! **Campaigns.** Each MMM channel's point contribution is split across the campaigns its
 //! attribution channels carried, in proportion to the reference model's campaign credit;
