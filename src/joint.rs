@@ -1,7 +1,7 @@
 //! Joint simulator: weekly spend and KPI for the MMM and user journeys for attribution,
 //! from one truth.
 //!
-//! - The MMM side is [`crate::simulate`] with seven channels (tv, search, social,
+//! - The MMM side is [`crate::simulate()`] with seven channels (tv, search, social,
 //!   display, radio, print, video), 156 weeks with a 13-week holdout, broad truth ranges
 //!   and a media share of 20–50%. The KPI is revenue.
 //! - **Offline** channels (tv, radio, print) never appear in journeys: their effect
