@@ -533,6 +533,11 @@ pub struct Combination {
     /// The robust spread `τ` of channels' log attribution-to-MMM ratios beyond the MMM's
     /// noise: how far attribution departs from incrementality channel by channel.
     pub attribution_spread: Option<f64>,
+    /// The share of the KPI in the fit window that the MMM gives to neither of the
+    /// channels the attribution tracks (baseline, offline and untracked channels): the
+    /// organic share to give `attribute --organic-share` for journeys from the same
+    /// customers.
+    pub organic_share: Option<f64>,
     /// Every channel of either side.
     pub channels: Vec<CombinedChannel>,
     /// Campaign splits of each channel's incremental contribution.
@@ -706,6 +711,14 @@ pub fn combine(
         ));
     }
     let campaigns = campaign_split(&summary, attribution, &reference, kind, &target);
+    let kpi_total = model.dataset.kpi.sum_over(model.fit_start..model.fit_end);
+    let tracked: f64 = channels
+        .iter()
+        .filter(|c| c.attribution.is_some())
+        .filter_map(|c| c.mmm.as_ref().map(|m| m.contribution))
+        .sum();
+    let organic_share =
+        (kpi_total > 0.0 && tracked > 0.0).then(|| (1.0 - tracked / kpi_total).clamp(0.0, 1.0));
     Ok(Combination {
         schema_version: 1,
         model: model.lineage(),
@@ -714,6 +727,7 @@ pub fn combine(
         interval: model.interval,
         attribution_scale: bias.as_ref().map(|p| p.b_hat.exp()),
         attribution_spread: bias.as_ref().map(|p| p.tau_hat),
+        organic_share,
         channels,
         campaigns,
         warnings,
@@ -1220,6 +1234,13 @@ impl Combination {
                 s,
                 "attribution scale (attributed ÷ incremental, typical channel) {b:.3}; channel spread ×{:.2}",
                 t.exp()
+            );
+        }
+        if let Some(x) = self.organic_share {
+            let _ = writeln!(
+                s,
+                "organic share of the KPI outside the tracked channels: {:.1}% (attribute --organic-share {x:.4})",
+                100.0 * x
             );
         }
         let _ = writeln!(

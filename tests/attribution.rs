@@ -427,3 +427,49 @@ fn control_group_sets_the_baseline() {
         common::user_error(&out, &["--control"]);
     }
 }
+
+/// `--organic-share X` (the MMM's organic share of conversions) sets `p(∅) = X · C / N`.
+#[test]
+fn organic_share_sets_the_baseline() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = JourneyConfig {
+        conversion: mixcast::attribution::simulate::TrueConversion::Logistic,
+        ..JourneyConfig::standard(200_000, 4)
+    }
+    .with_effects(0.05, 4.0)
+    .unwrap();
+    let truth = simulate_journeys(&cfg, dir.path()).unwrap();
+    let paths = dir.path().join("paths.csv");
+    let p = paths.to_str().unwrap();
+    // The true organic share: journeys × baseline / conversions.
+    let share = 200_000.0 * 0.05 / truth.conversions;
+    let out = common::mixcast(&[
+        "attribute",
+        "--paths",
+        p,
+        "--model",
+        "shapley",
+        "--organic-share",
+        &share.to_string(),
+        "--json",
+    ]);
+    let r = common::ok_json(&out);
+    let check = &r["models"][0]["conversion_model"];
+    assert_eq!(check["baseline_source"], "organic_share", "{check}");
+    for c in check["candidates"].as_array().unwrap() {
+        let b = c["baseline_rate"].as_f64().unwrap();
+        assert!((b - 0.05).abs() < 0.001, "{c}");
+    }
+    for bad in ["1.5", "-0.1", "nan"] {
+        let out = common::mixcast(&[
+            "attribute",
+            "--paths",
+            p,
+            "--model",
+            "shapley",
+            "--organic-share",
+            bad,
+        ]);
+        common::user_error(&out, &["organic-share"]);
+    }
+}

@@ -174,6 +174,11 @@ pub struct ModelSettings {
     /// evidence for the conversion rate without marketing.
     #[serde(default)]
     pub control: Option<[f64; 2]>,
+    /// Shapley: the share of the journeys' conversions that would happen without any
+    /// tracked touch, from other evidence (the MMM: `combine` reports it as
+    /// `organic_share`).
+    #[serde(default)]
+    pub organic_share: Option<f64>,
 }
 
 impl ModelSettings {
@@ -200,6 +205,7 @@ impl ModelSettings {
             direct_channel,
             seed,
             control: None,
+            organic_share: None,
         };
         s.check()?;
         Ok(s)
@@ -215,6 +221,7 @@ impl Default for ModelSettings {
             direct_channel: "direct".into(),
             seed: 0,
             control: None,
+            organic_share: None,
         }
     }
 }
@@ -242,6 +249,18 @@ impl ModelSettings {
                 return Err(AttributionError::Config(format!(
                     "--control takes JOURNEYS,CONVERSIONS with 0 ≤ conversions ≤ journeys and journeys > 0, got {n},{c}"
                 )));
+            }
+        }
+        if let Some(x) = self.organic_share {
+            if !(x.is_finite() && (0.0..1.0).contains(&x)) {
+                return Err(AttributionError::Config(format!(
+                    "--organic-share must be in [0, 1), got {x}"
+                )));
+            }
+            if self.control.is_some() {
+                return Err(AttributionError::Config(
+                    "give --control or --organic-share, not both".into(),
+                ));
             }
         }
         if !(self.half_life.is_finite() && self.half_life > 0.0) {
@@ -357,7 +376,13 @@ pub fn attribute(
                     )
                 }
                 Model::Shapley => {
-                    let r = shapley::shapley(t, settings.seed, settings.control);
+                    let evidence = settings
+                        .control
+                        .map(shapley::BaselineEvidence::ControlGroup)
+                        .or(settings
+                            .organic_share
+                            .map(shapley::BaselineEvidence::OrganicShare));
+                    let r = shapley::shapley(t, settings.seed, evidence);
                     check = Some(r.conversion_model);
                     (
                         spread_channel_credit(t, &r.conversion_shares, &r.value_shares),

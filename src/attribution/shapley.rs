@@ -107,6 +107,20 @@ pub enum BaselineSource {
     Model,
     /// Observed in a control group.
     ControlGroup,
+    /// Set from an organic share of conversions given by other evidence (the MMM).
+    OrganicShare,
+}
+
+/// Evidence on the conversion rate without marketing, `p(∅)`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BaselineEvidence {
+    /// A control group's `[journeys, conversions]`, held out from every paid touch.
+    ControlGroup([f64; 2]),
+    /// The share of the journeys' conversions that happen without any tracked touch (for
+    /// instance `1 −` the tracked channels' share of the KPI in the MMM): enters as an
+    /// observed empty set as large as the data, `p(∅) = share × conversions / journeys`.
+    OrganicShare(f64),
 }
 
 const PRIOR_JOURNEYS: f64 = 20.0;
@@ -456,11 +470,11 @@ fn normalise(v: &[f64]) -> Vec<f64> {
         .collect()
 }
 
-/// Shapley attribution for a path table (any number of channels). `control` is a
-/// control group's `[journeys, conversions]` (journeys held out from every paid touch):
-/// it enters as the observed empty set, so `p(∅)` comes from evidence instead of from
-/// the conversion model's extrapolation.
-pub fn shapley(t: &PathTable, seed: u64, control: Option<[f64; 2]>) -> ShapleyResult {
+/// Shapley attribution for a path table (any number of channels). `evidence` on `p(∅)`
+/// (a control group, or an organic share of conversions) enters as the observed empty
+/// set, so the baseline comes from evidence instead of from the conversion model's
+/// extrapolation.
+pub fn shapley(t: &PathTable, seed: u64, evidence: Option<BaselineEvidence>) -> ShapleyResult {
     let nch = t.channels.len();
     let mut sets: FxHashMap<Set, Counts> = FxHashMap::default();
     let mut values: FxHashMap<Set, f64> = FxHashMap::default();
@@ -475,6 +489,13 @@ pub fn shapley(t: &PathTable, seed: u64, control: Option<[f64; 2]>) -> ShapleyRe
         e.1 += row.conversions;
         *values.entry(m.as_slice().into()).or_insert(0.0) += row.value;
     }
+    let control = evidence.map(|e| match e {
+        BaselineEvidence::ControlGroup(nc) => nc,
+        BaselineEvidence::OrganicShare(x) => {
+            let journeys: f64 = t.paths.iter().map(|r| r.conversions + r.nulls).sum();
+            [journeys, x * t.conversions()]
+        }
+    });
     if let Some([n, c]) = control {
         let e = sets.entry(Set::from(&[][..])).or_insert((0.0, 0.0));
         e.0 += n;
@@ -539,10 +560,10 @@ pub fn shapley(t: &PathTable, seed: u64, control: Option<[f64; 2]>) -> ShapleyRe
             chosen: chosen.form,
             candidates,
             max_share_shift,
-            baseline_source: if control.is_some() {
-                BaselineSource::ControlGroup
-            } else {
-                BaselineSource::Model
+            baseline_source: match evidence {
+                None => BaselineSource::Model,
+                Some(BaselineEvidence::ControlGroup(_)) => BaselineSource::ControlGroup,
+                Some(BaselineEvidence::OrganicShare(_)) => BaselineSource::OrganicShare,
             },
         },
     }

@@ -298,6 +298,7 @@ pub fn attribute(a: AttributeArgs) -> anyhow::Result<()> {
             return Err(UsageError("--control takes JOURNEYS,CONVERSIONS".into()).into());
         }
     };
+    settings.organic_share = a.organic_share;
     settings.check().map_err(Error::from)?;
     let models = at::Model::parse_list(&a.model, &settings).map_err(Error::from)?;
     let started = std::time::Instant::now();

@@ -373,6 +373,10 @@ pub struct AttributeArgs {
     /// its conversion rate replaces the model's extrapolation of the no-touch rate.
     #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
     pub control: Option<Vec<f64>>,
+    /// Shapley: the share of conversions that would happen without any tracked touch,
+    /// from other evidence (`combine` reports the MMM's as `organic_share`).
+    #[arg(long, conflicts_with = "control", allow_hyphen_values = true)]
+    pub organic_share: Option<f64>,
     /// Calibrated attribution: a `combine --json` document whose incrementality factors
     /// scale each model's credit (adds `<model>_calibrated` results; see README).
     #[arg(long)]
