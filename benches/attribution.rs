@@ -1,6 +1,7 @@
 //! Attribution benchmarks: an aggregated paths CSV with 940k unique paths through
 //! Markov order 1 (parsing included), and 1M simulated journeys from events CSV to
-//! Markov order 1 and to Shapley. The 10M-journey run is `benches/attribution_scale.rs`.
+//! Markov order 1 and to Shapley; `combine` of a 10-channel model with that attribution.
+//! The 10M-journey run is `benches/attribution_scale.rs`.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use mixcast::attribution::events::{read_events, JourneyOptions};
@@ -42,6 +43,31 @@ fn bench(c: &mut Criterion) {
             .map(|m| Model::parse(m, &s).expect("model"))
             .collect();
         b.iter(|| attribute(&t, &models, &s).expect("rules"))
+    });
+    // `combine` on a 10-channel model with this 1M-journey attribution report.
+    let report = attribute(&t, &[Model::Shapley, Model::Last], &s).expect("report");
+    let sim = mixcast::simulate(&mixcast::SimConfig {
+        channels: 10,
+        ..Default::default()
+    });
+    let (spec, ds) = sim.load_from(&dir.path().join("sim10")).expect("sim");
+    let model = mixcast::fit(
+        &spec,
+        ds,
+        &mixcast::FitOptions {
+            holdout: 13,
+            draws: Some(200),
+            ..Default::default()
+        },
+    )
+    .expect("fit");
+    let req = mixcast::combine::CombineRequest {
+        map: None,
+        experiments: Vec::new(),
+        reference: None,
+    };
+    g.bench_function("combine_10ch_model_1m_journeys", |b| {
+        b.iter(|| mixcast::combine::combine(&model, &report, &req).expect("combine"))
     });
     g.finish();
 }
