@@ -249,6 +249,46 @@ pub fn optimize(a: OptimizeArgs) -> anyhow::Result<()> {
     }
 }
 
+pub fn report(a: ReportArgs) -> anyhow::Result<()> {
+    let m = load(&a.model)?;
+    let recommendation = match a.budget {
+        Some(budget) => {
+            let req = Request::fixed_budget(budget, a.horizon)
+                .validate()
+                .map_err(Error::from)?;
+            Some(
+                Planner::new(&m, req.horizon(), req.count_tail())
+                    .optimize(&req)
+                    .map_err(Error::from)?,
+            )
+        }
+        None => None,
+    };
+    let attribution = a
+        .attribution
+        .as_deref()
+        .map(mixcast::combine::load_attribution)
+        .transpose()
+        .map_err(Error::from)?;
+    let combination = a
+        .combine
+        .as_deref()
+        .map(mixcast::combine::load_combination)
+        .transpose()
+        .map_err(Error::from)?;
+    let html = report::html::render(
+        &m,
+        &report::html::ReportInputs {
+            recommendation,
+            attribution,
+            combination,
+        },
+    );
+    write_atomic(&a.out, html.as_bytes()).map_err(write_err(&a.out))?;
+    eprintln!("wrote {} ({} kB)", a.out.display(), html.len() / 1024);
+    Ok(())
+}
+
 pub fn curves(a: CurvesArgs) -> anyhow::Result<()> {
     let m = load(&a.model)?;
     let doc = analysis::curves_document(&m, a.steps).map_err(UsageError)?;

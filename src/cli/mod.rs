@@ -44,6 +44,10 @@ enum Cmd {
     /// Recommend how to spend a budget (or reach a KPI or efficiency target) over the
     /// next N periods, with a certificate of optimality.
     Optimize(OptimizeArgs),
+    /// Write a self-contained HTML report with charts (fit, decomposition, ROI or CPA,
+    /// response curves, adstock, and optionally a recommendation, attribution and the
+    /// reconciliation).
+    Report(ReportArgs),
     /// Response curves (contribution vs spend multiple) with intervals.
     Curves(CurvesArgs),
     /// Generate a dataset with known truth: data.csv, spec.toml, truth.json.
@@ -387,6 +391,27 @@ pub struct AttributeArgs {
 }
 
 #[derive(Args)]
+pub struct ReportArgs {
+    /// Fitted model (model.json).
+    pub model: PathBuf,
+    /// Output HTML file.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Add a recommendation for this budget over --horizon periods (as `optimize`).
+    #[arg(long)]
+    pub budget: Option<f64>,
+    /// Periods to plan with --budget.
+    #[arg(long, default_value_t = 13, requires = "budget")]
+    pub horizon: usize,
+    /// Add an attribution section (`attribute --json` output).
+    #[arg(long)]
+    pub attribution: Option<PathBuf>,
+    /// Add the reconciliation section (`combine --json` output).
+    #[arg(long)]
+    pub combine: Option<PathBuf>,
+}
+
+#[derive(Args)]
 pub struct CombineArgs {
     /// Fitted model (model.json).
     pub model: PathBuf,
@@ -567,6 +592,7 @@ pub fn main() -> ExitCode {
         Cmd::Scenario(a) => commands::scenario(a),
         Cmd::Optimize(a) => commands::optimize(a),
         Cmd::Curves(a) => commands::curves(a),
+        Cmd::Report(a) => commands::report(a),
         Cmd::Simulate(a) => commands::simulate(a),
         Cmd::Attribute(a) => commands::attribute(a),
         Cmd::Combine(a) => commands::combine(a),

@@ -1,4 +1,8 @@
-//! Human-readable text output.
+//! Human-readable outputs: text tables for the terminal ([`summary_table`] and friends)
+//! and the self-contained HTML report ([`html`]).
+
+mod charts;
+pub mod html;
 
 use std::fmt::Write;
 
