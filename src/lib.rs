@@ -23,6 +23,8 @@ pub mod optimize;
 pub mod recovery;
 pub mod report;
 pub mod scenario;
+#[cfg(feature = "serve")]
+pub mod serve;
 pub mod simulate;
 pub mod spec;
 pub mod transform;

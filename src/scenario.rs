@@ -1021,3 +1021,106 @@ pub struct Comparison {
     /// The other plans.
     pub plans: Vec<PlanDelta>,
 }
+
+/// A scenario as the HTTP API receives it: `{"plan": {"<channel>": [spend per period…]}}`,
+/// or `{"totals": {"<channel>": x}, "horizon": N, "flighting": "even"}`, with an optional
+/// `"tail": true` to count the KPI created after the horizon. Checked by
+/// [`PlanRequest::resolve`], whose errors name the field.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanRequest {
+    /// Spend per period per paid channel.
+    #[serde(default)]
+    pub plan: Option<std::collections::BTreeMap<String, Vec<f64>>>,
+    /// Total spend per paid channel over `horizon`.
+    #[serde(default)]
+    pub totals: Option<std::collections::BTreeMap<String, f64>>,
+    /// Periods (with `totals`).
+    #[serde(default)]
+    pub horizon: Option<usize>,
+    /// How totals are spread (with `totals`; default even).
+    #[serde(default)]
+    pub flighting: Option<Flighting>,
+    /// Count the KPI the plan creates after the horizon.
+    #[serde(default)]
+    pub tail: bool,
+}
+
+impl PlanRequest {
+    /// The checked scenario: exactly one of `plan` and `totals`; channel names must be
+    /// paid channels of the model; spends finite and ≥ 0; every plan series of one length
+    /// within 1..=[`MAX_HORIZON`] (channels left out spend nothing).
+    pub fn resolve(&self, model: &Model) -> Result<ScenarioRequest, ScenarioError> {
+        let bad = |m: String| ScenarioError::Request(m);
+        let paid: Vec<&str> = model
+            .channels
+            .iter()
+            .filter(|c| c.paid)
+            .map(|c| c.name.as_str())
+            .collect();
+        let index = |field: &str, name: &str| {
+            model
+                .channels
+                .iter()
+                .position(|c| c.paid && c.name == name)
+                .ok_or_else(|| {
+                    bad(format!(
+                        "{field}.{name}: not a paid channel of the model ({})",
+                        paid.join(", ")
+                    ))
+                })
+        };
+        let check = |field: String, v: f64| {
+            if v.is_finite() && v >= 0.0 {
+                Ok(v)
+            } else {
+                Err(bad(format!("{field}: spend must be a number ≥ 0, got {v}")))
+            }
+        };
+        let plan = match (&self.plan, &self.totals) {
+            (Some(_), Some(_)) => return Err(bad("give `plan` or `totals`, not both".into())),
+            (None, None) => return Err(bad("give `plan` or `totals`".into())),
+            (Some(p), None) => {
+                if self.horizon.is_some() || self.flighting.is_some() {
+                    return Err(bad(
+                        "`horizon` and `flighting` go with `totals`; a `plan` sets its own horizon"
+                            .into(),
+                    ));
+                }
+                let h = p.values().map(Vec::len).max().unwrap_or(0);
+                check_horizon(h).map_err(|m| bad(format!("plan: {m}")))?;
+                let mut spend = vec![vec![0.0; h]; model.channels.len()];
+                for (name, series) in p {
+                    let c = index("plan", name)?;
+                    if series.len() != h {
+                        return Err(bad(format!(
+                            "plan.{name}: {} periods, other channels have {h}",
+                            series.len()
+                        )));
+                    }
+                    for (t, v) in series.iter().enumerate() {
+                        spend[c][t] = check(format!("plan.{name}[{t}]"), *v)?;
+                    }
+                }
+                Plan { spend }
+            }
+            (None, Some(totals)) => {
+                let h = self
+                    .horizon
+                    .ok_or_else(|| bad("horizon: required with `totals`".into()))?;
+                let mut t = vec![0.0; model.channels.len()];
+                for (name, v) in totals {
+                    t[index("totals", name)?] = check(format!("totals.{name}"), *v)?;
+                }
+                Plan::spread_totals(model, &t, h, self.flighting.unwrap_or_default())
+                    .map_err(|e| bad(format!("horizon: {e}")))?
+            }
+        };
+        Ok(ScenarioRequest {
+            base: ("plan".into(), plan),
+            others: Vec::new(),
+            tail: self.tail,
+            controls: None,
+        })
+    }
+}

@@ -249,6 +249,31 @@ pub fn optimize(a: OptimizeArgs) -> anyhow::Result<()> {
     }
 }
 
+pub fn serve(a: ServeArgs) -> anyhow::Result<()> {
+    use mixcast::serve;
+    let store = serve::Store::new(&a.models).map_err(|e| UsageError(format!("--models: {e}")))?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&a.addr)
+            .await
+            .map_err(|e| UsageError(format!("--addr {}: {e}", a.addr)))?;
+        let local = listener.local_addr().context("listening address")?;
+        eprintln!(
+            "{}",
+            serde_json::json!({"event": "listening", "addr": local.to_string(), "models": a.models.display().to_string()})
+        );
+        let log: serve::Logger = std::sync::Arc::new(|r: &serve::RequestLog| {
+            if let Ok(line) = serde_json::to_string(&serde_json::json!({"event": "request", "method": r.method, "path": r.path, "status": r.status, "latency_ms": (r.latency_ms * 1000.0).round() / 1000.0})) {
+                eprintln!("{line}");
+            }
+        });
+        serve::serve(listener, std::sync::Arc::new(store), log)
+            .await
+            .context("serving")?;
+        Ok(())
+    })
+}
+
 pub fn report(a: ReportArgs) -> anyhow::Result<()> {
     let m = load(&a.model)?;
     let recommendation = match a.budget {

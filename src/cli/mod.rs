@@ -48,6 +48,8 @@ enum Cmd {
     /// response curves, adstock, and optionally a recommendation, attribution and the
     /// reconciliation).
     Report(ReportArgs),
+    /// Serve the HTTP API and the planner page over a folder of models.
+    Serve(ServeArgs),
     /// Response curves (contribution vs spend multiple) with intervals.
     Curves(CurvesArgs),
     /// Generate a dataset with known truth: data.csv, spec.toml, truth.json.
@@ -391,6 +393,16 @@ pub struct AttributeArgs {
 }
 
 #[derive(Args)]
+pub struct ServeArgs {
+    /// Folder whose subfolders each hold a model.json (the model is named by the folder).
+    #[arg(long)]
+    pub models: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: String,
+}
+
+#[derive(Args)]
 pub struct ReportArgs {
     /// Fitted model (model.json).
     pub model: PathBuf,
@@ -593,6 +605,7 @@ pub fn main() -> ExitCode {
         Cmd::Optimize(a) => commands::optimize(a),
         Cmd::Curves(a) => commands::curves(a),
         Cmd::Report(a) => commands::report(a),
+        Cmd::Serve(a) => commands::serve(a),
         Cmd::Simulate(a) => commands::simulate(a),
         Cmd::Attribute(a) => commands::attribute(a),
         Cmd::Combine(a) => commands::combine(a),
