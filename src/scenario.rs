@@ -952,7 +952,7 @@ impl ScenarioRequest {
     /// Forecast the base plan and compare the others with it. Every plan must have the
     /// base plan's horizon.
     pub fn run(&self, model: &Model) -> Result<ScenarioReport, ScenarioError> {
-        let (base_name, base) = (&self.base.0, &self.base.1);
+        let base = &self.base.1;
         if let Some((name, o)) = self
             .others
             .iter()
@@ -964,12 +964,36 @@ impl ScenarioRequest {
                 base.horizon()
             )));
         }
-        let tail = if self.tail {
+        let hz = Horizon::with_controls(
+            model,
+            base.horizon(),
+            self.tail_periods(model),
+            self.controls.as_ref(),
+        );
+        self.run_on(model, &hz)
+    }
+
+    /// Periods counted after the horizon: the model's carryover with `tail`, else 0.
+    pub fn tail_periods(&self, model: &Model) -> usize {
+        if self.tail {
             Horizon::carryover_periods(model)
         } else {
             0
-        };
-        let hz = Horizon::with_controls(model, base.horizon(), tail, self.controls.as_ref());
+        }
+    }
+
+    /// [`ScenarioRequest::run`] on a prepared horizon (the server caches them per model,
+    /// horizon and tail): `hz` must be the model's, for the base plan's horizon and
+    /// [`ScenarioRequest::tail_periods`], with these controls.
+    pub fn run_on(&self, model: &Model, hz: &Horizon) -> Result<ScenarioReport, ScenarioError> {
+        let (base_name, base) = (&self.base.0, &self.base.1);
+        if hz.horizon() != base.horizon() {
+            return Err(ScenarioError::Request(format!(
+                "prepared horizon {} differs from the plan's {}",
+                hz.horizon(),
+                base.horizon()
+            )));
+        }
         let forecast = hz.forecast(base);
         let comparison =
             (!self.others.is_empty()).then(|| hz.compare((base_name, base), &self.others));

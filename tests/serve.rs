@@ -322,3 +322,94 @@ fn planner_page_works_in_chromium() {
         assert!(shots.join(f).exists(), "{f}");
     }
 }
+
+/// A keep-alive connection: send a request, read exactly one response; returns the status.
+fn keep_alive(s: &mut BufReader<TcpStream>, addr: &str, path: &str, body: &[u8]) -> u16 {
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    // One write per request (a header write then a body write would meet Nagle's
+    // algorithm and the peer's delayed ACK: 40 ms stalls that measure TCP, not the server).
+    let mut msg = req.into_bytes();
+    msg.extend_from_slice(body);
+    if s.get_mut().write_all(&msg).is_err() {
+        return 0;
+    }
+    let (mut status, mut len) = (0u16, 0usize);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if s.read_line(&mut line).unwrap_or(0) == 0 {
+            return 0;
+        }
+        let l = line.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        if let Some(code) = l.strip_prefix("HTTP/1.1 ") {
+            status = code
+                .split(' ')
+                .next()
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0);
+        } else if let Some((k, v)) = l.split_once(':') {
+            if k.eq_ignore_ascii_case("content-length") {
+                len = v.trim().parse().unwrap_or(0);
+            }
+        }
+    }
+    let mut buf = vec![0u8; len];
+    if s.read_exact(&mut buf).is_err() {
+        return 0;
+    }
+    status
+}
+
+/// Load test (loopback): 10k scenario requests over 32 keep-alive connections; prints p50
+/// and p99 latency. `cargo test --release --test serve -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn load_10k_scenarios_32_connections() {
+    let srv = start();
+    let body = br#"{"totals": {}, "horizon": 13}"#;
+    let t0 = std::time::Instant::now();
+    let handles: Vec<_> = (0..32)
+        .map(|_| {
+            let addr = srv.addr.clone();
+            std::thread::spawn(move || {
+                let conn = TcpStream::connect(&addr).unwrap();
+                conn.set_nodelay(true).unwrap();
+                let mut s = BufReader::new(conn);
+                let mut lat = Vec::with_capacity(313);
+                let mut errors = 0;
+                for _ in 0..313 {
+                    let t = std::time::Instant::now();
+                    if keep_alive(&mut s, &addr, "/api/v1/models/sim/scenario", body) != 200 {
+                        errors += 1;
+                    }
+                    lat.push(t.elapsed().as_secs_f64() * 1e3);
+                }
+                (lat, errors)
+            })
+        })
+        .collect();
+    let (mut lat, mut errors) = (Vec::new(), 0);
+    for h in handles {
+        let (l, e) = h.join().unwrap();
+        lat.extend(l);
+        errors += e;
+    }
+    let wall = t0.elapsed().as_secs_f64();
+    lat.sort_by(f64::total_cmp);
+    let q = |p: f64| lat[((lat.len() - 1) as f64 * p).round() as usize];
+    eprintln!(
+        "{} requests, {errors} errors, {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        lat.len(),
+        lat.len() as f64 / wall,
+        q(0.5),
+        q(0.99),
+        q(1.0)
+    );
+    assert_eq!(errors, 0);
+}

@@ -68,6 +68,33 @@ struct Loaded {
     model: Model,
     summary: Summary,
     stamp: (SystemTime, u64),
+    /// Prepared scenario horizons by `(periods, tail periods)` (at most [`HORIZON_CACHE`]).
+    horizons: RwLock<HashMap<(usize, usize), Arc<crate::scenario::Horizon>>>,
+}
+
+/// Prepared horizons kept per model.
+const HORIZON_CACHE: usize = 32;
+
+impl Loaded {
+    /// The prepared horizon for `h` periods and `tail` periods after them.
+    fn horizon(&self, h: usize, tail: usize) -> Arc<crate::scenario::Horizon> {
+        if let Some(hz) = self
+            .horizons
+            .read()
+            .ok()
+            .and_then(|c| c.get(&(h, tail)).cloned())
+        {
+            return hz;
+        }
+        let hz = Arc::new(crate::scenario::Horizon::new(&self.model, h, tail));
+        if let Ok(mut c) = self.horizons.write() {
+            if c.len() >= HORIZON_CACHE {
+                c.clear();
+            }
+            c.insert((h, tail), hz.clone());
+        }
+        hz
+    }
 }
 
 /// The models folder and its cache.
@@ -155,6 +182,7 @@ impl Store {
             model,
             summary,
             stamp,
+            horizons: RwLock::new(HashMap::new()),
         });
         if let Ok(mut c) = self.cache.write() {
             c.insert(name.to_string(), loaded.clone());
@@ -358,11 +386,14 @@ async fn scenario(
     b: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let b = body(b)?;
-    run_blocking(move || {
+    // A prepared horizon makes a forecast a fraction of a millisecond: run it inline (a
+    // blocking-pool hop per request costs more in tail latency than it saves).
+    inline(move || {
         let l = store.get(&name)?;
         let req: crate::scenario::PlanRequest = parse(&b)?;
         let sr = req.resolve(&l.model).map_err(|e| bad(e.to_string()))?;
-        let report = sr.run(&l.model).map_err(|e| bad(e.to_string()))?;
+        let hz = l.horizon(sr.base.1.horizon(), sr.tail_periods(&l.model));
+        let report = sr.run_on(&l.model, &hz).map_err(|e| bad(e.to_string()))?;
         serde_json::to_value(report)
             .map(Json)
             .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
@@ -388,6 +419,11 @@ async fn optimize(
             .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
     })
     .await
+}
+
+/// Run short CPU work on the async thread.
+async fn inline<T>(f: impl FnOnce() -> Result<T, ApiError>) -> Result<T, ApiError> {
+    f()
 }
 
 /// Run CPU work off the async threads.
