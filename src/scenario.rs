@@ -177,6 +177,9 @@ pub struct Forecast {
 pub struct ChannelForecast {
     /// Name.
     pub name: String,
+    /// Paid (has spend in the data) or organic.
+    #[serde(default = "default_true")]
+    pub paid: bool,
     /// Planned spend over the horizon.
     pub spend: f64,
     /// Contribution inside the horizon (carryover from history included).
@@ -824,6 +827,7 @@ impl Horizon {
                 let paid = self.paid[c] && spend > 0.0;
                 ChannelForecast {
                     name: self.names[c].clone(),
+                    paid: self.paid[c],
                     spend,
                     contribution: inside(&ev, 0),
                     contribution_interval: iv(&|s| inside(&ev, s)),
@@ -871,7 +875,8 @@ impl Horizon {
                     delta_spend: ds,
                     delta_kpi: dk,
                     delta_kpi_interval: interval(&d, self.spread, dk),
-                    incremental_roi: (ds.abs() > 1e-9 * b_spend.max(1.0)).then(|| dk / ds),
+                    incremental_roi: (ds.abs() > NEGLIGIBLE_SPEND_CHANGE * b_spend.max(1.0))
+                        .then(|| dk / ds),
                 }
             })
             .collect();
@@ -1010,6 +1015,13 @@ pub fn forecast(model: &Model, plan: &Plan) -> Forecast {
     Horizon::new(model, plan.horizon(), 0).forecast(plan)
 }
 
+fn default_true() -> bool {
+    true
+}
+
+/// Spend differences below this share of the base plan's spend get no incremental ROI.
+pub const NEGLIGIBLE_SPEND_CHANGE: f64 = 1e-3;
+
 /// A plan compared with the base plan.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PlanDelta {
@@ -1025,7 +1037,9 @@ pub struct PlanDelta {
     pub delta_kpi: f64,
     /// Interval of the KPI difference (paired over draws).
     pub delta_kpi_interval: [f64; 2],
-    /// Δ KPI / Δ spend (None when spend is unchanged).
+    /// Δ KPI / Δ spend; None when the spend difference is below
+    /// [`NEGLIGIBLE_SPEND_CHANGE`] of the base plan's spend (a ratio of two tiny numbers
+    /// says nothing).
     pub incremental_roi: Option<f64>,
 }
 

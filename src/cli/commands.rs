@@ -150,7 +150,7 @@ pub fn scenario(a: ScenarioArgs) -> anyhow::Result<()> {
     if a.json {
         return print_json(&r);
     }
-    print(&report::forecast_table(&r.forecast))?;
+    print(&report::forecast_table(&r.forecast, m.kpi_kind()))?;
     if let Some(c) = &r.comparison {
         print(&report::comparison_table(c))?;
     }

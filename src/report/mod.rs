@@ -156,7 +156,7 @@ pub fn summary_table(s: &Summary) -> String {
 }
 
 /// A scenario forecast as a table.
-pub fn forecast_table(f: &crate::scenario::Forecast) -> String {
+pub fn forecast_table(f: &crate::scenario::Forecast, kind: KpiKind) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,
@@ -168,23 +168,70 @@ pub fn forecast_table(f: &crate::scenario::Forecast) -> String {
         money(f.total_kpi_interval[0]),
         money(f.total_kpi_interval[1])
     );
+    let conv = kind == KpiKind::Conversions;
+    let (eff, marg) = if conv {
+        ("CPA", "mCPA")
+    } else {
+        ("ROI", "mROI")
+    };
+    let window = if f.tail_periods > 0 {
+        format!("the horizon + {} tail periods", f.tail_periods)
+    } else {
+        "the horizon".to_string()
+    };
     let _ = writeln!(
         o,
-        "{:<16} {:>10} {:>12} {:>8} {:>8}",
-        "channel", "spend", "contribution", "ROI", "mROI"
+        "{:<16} {:>10} {:>14} {:>12} {:>8} {:>8}",
+        "channel", "spend", "contribution", "from plan", eff, marg
     );
     for c in &f.channels {
-        let fmt = |v: Option<f64>| v.map(|x| format!("{x:.2}")).unwrap_or_else(|| "—".into());
+        let Some(roi) = c.roi else {
+            let _ = writeln!(
+                o,
+                "{:<16} {:>10} {:>14} {:>12} {:>8} {:>8}",
+                c.name,
+                if c.paid { "0" } else { "organic" },
+                money(c.contribution),
+                "—",
+                "—",
+                "—"
+            );
+            continue;
+        };
+        let from_plan = roi * c.spend;
+        let (e, m) = if conv {
+            (
+                (from_plan > 0.0).then(|| c.spend / from_plan),
+                c.mroi.filter(|v| *v > 0.0).map(|v| 1.0 / v),
+            )
+        } else {
+            (Some(roi), c.mroi)
+        };
         let _ = writeln!(
             o,
-            "{:<16} {:>10} {:>12} {:>8} {:>8}",
+            "{:<16} {:>10} {:>14} {:>12} {:>8} {:>8}",
             c.name,
             money(c.spend),
             money(c.contribution),
-            fmt(c.roi),
-            fmt(c.mroi)
+            money(from_plan),
+            opt(e),
+            opt(m)
         );
     }
+    let _ = writeln!(
+        o,
+        "contribution: the channel's KPI within {window}, carryover from past spend included; from plan: the part the planned spend itself creates; {eff} = {}; {marg}: {} for +1% planned spend",
+        if conv {
+            "spend ÷ from plan"
+        } else {
+            "from plan ÷ spend"
+        },
+        if conv {
+            "extra spend per extra KPI unit"
+        } else {
+            "extra KPI per extra unit of spend"
+        }
+    );
     o
 }
 
@@ -234,7 +281,7 @@ pub fn recommendation_table(r: &crate::optimize::Recommendation) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,
-        "{} ({}), {} periods from {}: spend {} → expected KPI {} [{}, {}] (reference split: {})",
+        "{} ({}), {} periods from {}: spend {} → expected KPI {} [{}, {}] (current plan, each channel at its spend of the last {} periods: KPI {})",
         r.mode,
         r.status,
         r.horizon,
@@ -243,6 +290,7 @@ pub fn recommendation_table(r: &crate::optimize::Recommendation) -> String {
         money(r.expected_kpi),
         money(r.expected_kpi_interval[0]),
         money(r.expected_kpi_interval[1]),
+        r.horizon,
         money(r.reference_kpi)
     );
     if let Some(m) = &r.message {
