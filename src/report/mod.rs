@@ -56,15 +56,17 @@ pub fn summary_table(s: &Summary) -> String {
     } else {
         ("ROI", "mROI")
     };
+    let revenue = s.channels.iter().any(|c| c.revenue_roi.is_some());
     let _ = writeln!(
         o,
-        "{:<16} {:>10} {:>12} {:>8} {:>21} {:>8}",
+        "{:<16} {:>10} {:>12} {:>8} {:>21} {:>8}{}",
         "channel",
         "spend",
         "contribution",
         eff,
         format!("{pct:.0}% interval"),
-        marg
+        marg,
+        if revenue { "  revenue ROI" } else { "" }
     );
     for c in &s.channels {
         let (e, iv, m) = if conv {
@@ -88,15 +90,34 @@ pub fn summary_table(s: &Summary) -> String {
         };
         let _ = writeln!(
             o,
-            "{:<16} {:>10} {:>12} {:>8} {:>21} {:>8}",
+            "{:<16} {:>10} {:>12} {:>8} {:>21} {:>8}{}",
             c.name,
             money(c.spend),
             money(c.contribution),
             opt(e),
             iv,
-            opt(m)
+            opt(m),
+            if revenue {
+                format!(" {:>12}", opt(c.revenue_roi))
+            } else {
+                String::new()
+            }
         );
     }
+    let _ = writeln!(
+        o,
+        "figures cover the fit window; {eff} = {}; {marg} = {} for +1% spend in every fit period",
+        if conv {
+            "spend ÷ contribution"
+        } else {
+            "contribution ÷ spend"
+        },
+        if conv {
+            "extra spend per extra KPI unit"
+        } else {
+            "extra KPI per extra unit of spend"
+        }
+    );
     let _ = writeln!(
         o,
         "media share {:.1}% [{:.1}%, {:.1}%]   fit: R² {:.3}, MAPE {:.2}%, NRMSE {:.3}",
@@ -279,6 +300,7 @@ pub fn comparison_table(c: &crate::scenario::Comparison) -> String {
 /// An optimizer recommendation as a table.
 pub fn recommendation_table(r: &crate::optimize::Recommendation) -> String {
     let mut o = String::new();
+    let conv = r.channels.iter().any(|c| c.marginal_cpa.is_some());
     let _ = writeln!(
         o,
         "{} ({}), {} periods from {}: spend {} → expected KPI {} [{}, {}] (current plan, each channel at its spend of the last {} periods: KPI {})",
@@ -299,7 +321,7 @@ pub fn recommendation_table(r: &crate::optimize::Recommendation) -> String {
     let v = &r.versus_reference;
     let _ = writeln!(
         o,
-        "against keeping each channel at its reference spend: {}{} [{}, {}]{}",
+        "against the current plan: {}{} [{}, {}]{}",
         if v.expected_gain >= 0.0 { "+" } else { "−" },
         money(v.expected_gain.abs()),
         money(v.gain_interval[0]),
@@ -312,7 +334,14 @@ pub fn recommendation_table(r: &crate::optimize::Recommendation) -> String {
     let _ = writeln!(
         o,
         "{:<16} {:>10} {:>12} {:>10} {:>12} {:>7} {:>9} {:>8}",
-        "channel", "reference", "recommended", "change", "contribution", "mROI", "status", "shadow"
+        "channel",
+        "current",
+        "recommended",
+        "change",
+        "contribution",
+        if conv { "mCPA" } else { "mROI" },
+        "status",
+        "shadow"
     );
     for c in &r.channels {
         let mut notes = Vec::new();
@@ -324,13 +353,17 @@ pub fn recommendation_table(r: &crate::optimize::Recommendation) -> String {
         }
         let _ = writeln!(
             o,
-            "{:<16} {:>10} {:>12} {:>10} {:>12} {:>7.2} {:>9} {:>8}{}",
+            "{:<16} {:>10} {:>12} {:>10} {:>12} {:>7} {:>9} {:>8}{}",
             c.name,
             money(c.reference_spend),
             money(c.recommended_spend),
             money(c.change),
             money(c.expected_contribution),
-            c.mroi,
+            if conv {
+                opt(c.marginal_cpa)
+            } else {
+                sig(c.mroi)
+            },
             c.status,
             c.shadow_price
                 .map(|v| format!("{v:.3}"))
