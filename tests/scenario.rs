@@ -211,3 +211,26 @@ fn future_controls_reproduce_prediction() {
     let err = FutureControls::read(&path, &cut).unwrap_err().to_string();
     assert!(err.contains("row 2") && err.contains("`price`"), "{err}");
 }
+
+/// Plans whose spend differs negligibly get no incremental ROI (a ratio of two tiny
+/// numbers); a real difference gets Δ KPI / Δ spend. Organic channels are flagged.
+#[test]
+fn incremental_roi_needs_a_real_spend_difference() {
+    let (m, _) = fit_sim(3, 20, |s| s);
+    let totals: Vec<f64> = m.channels.iter().map(|_| 100_000.0).collect();
+    let base = Plan::from_totals(&m, &totals, 13, Default::default());
+    let mut tiny = base.clone();
+    tiny.spend[0][0] += 0.06;
+    let mut real = base.clone();
+    real.spend[0][0] += 50_000.0;
+    let hz = Horizon::new(&m, 13, 0);
+    let c = hz.compare(
+        ("base", &base),
+        &[("tiny".to_string(), tiny), ("real".to_string(), real)],
+    );
+    assert!(c.plans[0].incremental_roi.is_none(), "{:?}", c.plans[0]);
+    let r = &c.plans[1];
+    let roi = r.incremental_roi.expect("a real difference has a ratio");
+    assert!((roi - r.delta_kpi / r.delta_spend).abs() < 1e-12);
+    assert!(hz.forecast(&base).channels.iter().all(|c| c.paid));
+}
