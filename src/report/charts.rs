@@ -2,6 +2,7 @@
 //! (the browser lays it out), so the charts need no font files and print crisply. Every
 //! chart returns an SVG string; a drawing failure becomes a short note instead of a chart.
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -188,6 +189,44 @@ pub fn stacked(title: &str, dates: &[String], series: &[(&str, Vec<f64>)]) -> St
     })
 }
 
+/// Axes for one bar per name: x spans `0..n` with each name centred in its unit.
+fn category_axes<'a, 'b>(
+    root: &'a Area<'b>,
+    title: &str,
+    names: &'a [String],
+    (lo, hi): (f64, f64),
+    y_label: &str,
+) -> Result<
+    ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    Box<dyn std::error::Error>,
+> {
+    let n = names.len().max(1);
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, ("sans-serif", 16))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(56)
+        .build_cartesian_2d(0f64..n as f64, lo..hi)?;
+    let label = |x: &f64| {
+        let i = (x - 0.5).round();
+        if (x - 0.5 - i).abs() < 1e-6 && i >= 0.0 {
+            names.get(i as usize).cloned().unwrap_or_default()
+        } else {
+            String::new()
+        }
+    };
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        // Step 0.5 between labels puts one at every bar's centre.
+        .x_labels(2 * n + 2)
+        .x_label_formatter(&label)
+        .y_desc(y_label)
+        .y_label_formatter(&|y| short(*y))
+        .draw()?;
+    Ok(chart)
+}
+
 /// Horizontal-label bars with optional interval whiskers, one bar per name.
 pub fn bars(
     title: &str,
@@ -196,7 +235,6 @@ pub fn bars(
     intervals: Option<&[[f64; 2]]>,
     y_label: &str,
 ) -> String {
-    let n = names.len().max(1);
     let all = values.iter().copied().chain(
         intervals
             .into_iter()
@@ -205,27 +243,7 @@ pub fn bars(
     );
     let (lo, hi) = range(all, true);
     svg(|root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, ("sans-serif", 16))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(56)
-            .build_cartesian_2d(0f64..n as f64, lo..hi)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(2 * n + 2)
-            .x_label_formatter(&|x| {
-                let i = (x - 0.5).round();
-                if (x - 0.5 - i).abs() < 1e-6 && i >= 0.0 {
-                    names.get(i as usize).cloned().unwrap_or_default()
-                } else {
-                    String::new()
-                }
-            })
-            .y_desc(y_label)
-            .y_label_formatter(&|y| short(*y))
-            .draw()?;
+        let mut chart = category_axes(root, title, names, (lo, hi), y_label)?;
         chart.draw_series(values.iter().enumerate().map(|(i, v)| {
             let x = i as f64;
             Rectangle::new([(x + 0.2, 0.0), (x + 0.8, *v)], colour(i).mix(0.8).filled())
@@ -252,31 +270,10 @@ pub fn grouped(
     groups: &[(&str, Vec<f64>)],
     y_label: &str,
 ) -> String {
-    let n = names.len().max(1);
     let k = groups.len().max(1) as f64;
     let (lo, hi) = range(groups.iter().flat_map(|g| g.1.iter().copied()), true);
     svg(|root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, ("sans-serif", 16))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(56)
-            .build_cartesian_2d(0f64..n as f64, lo..hi)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(2 * n + 2)
-            .x_label_formatter(&|x| {
-                let i = (x - 0.5).round();
-                if (x - 0.5 - i).abs() < 1e-6 && i >= 0.0 {
-                    names.get(i as usize).cloned().unwrap_or_default()
-                } else {
-                    String::new()
-                }
-            })
-            .y_desc(y_label)
-            .y_label_formatter(&|y| short(*y))
-            .draw()?;
+        let mut chart = category_axes(root, title, names, (lo, hi), y_label)?;
         for (j, (label, values)) in groups.iter().enumerate() {
             let c = colour(j);
             let w = 0.8 / k;
@@ -312,26 +309,7 @@ pub fn waterfall(title: &str, steps: &[(String, f64)], total_label: &str) -> Str
     let n = names.len();
     let (lo, hi) = range(spans.iter().flat_map(|s| [s.0, s.1]), true);
     svg(|root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, ("sans-serif", 16))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(56)
-            .build_cartesian_2d(0f64..n as f64, lo..hi)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(2 * n + 2)
-            .x_label_formatter(&|x| {
-                let i = (x - 0.5).round();
-                if (x - 0.5 - i).abs() < 1e-6 && i >= 0.0 {
-                    names.get(i as usize).cloned().unwrap_or_default()
-                } else {
-                    String::new()
-                }
-            })
-            .y_label_formatter(&|y| short(*y))
-            .draw()?;
+        let mut chart = category_axes(root, title, &names, (lo, hi), "")?;
         chart.draw_series(spans.iter().enumerate().map(|(i, (a, b))| {
             let x = i as f64;
             let c = if i + 1 == n {
