@@ -191,6 +191,14 @@ pub fn fit_spec_file(
     obs: &dyn observe::Observer,
 ) -> Result<Model, Error> {
     let spec = ValidSpec::load(path)?;
+    let spec = match &opts.data {
+        Some(data) => {
+            let mut edited = spec.spec().clone();
+            edited.data.path = data.clone();
+            spec.with_spec(edited)?
+        }
+        None => spec,
+    };
     let ds = load_dataset_observed(&spec, obs)?;
     Ok(fit_observed(&spec, ds, opts, obs)?)
 }

@@ -542,3 +542,55 @@ fn bayes_settings_are_checked() {
     common::user_error(&run(&[]), &["fit.chains", "1..=64"]);
     assert!(!out.join("model.json").exists());
 }
+
+/// `fit --data FILE` fits another data file with the same spec (a refreshed window); a
+/// missing one is an error naming it.
+#[test]
+fn fit_data_overrides_the_spec_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    common::ok(&common::mixcast(&[
+        "simulate",
+        "--out",
+        d.to_str().unwrap(),
+        "--weeks",
+        "80",
+    ]));
+    let other = d.join("elsewhere");
+    std::fs::create_dir_all(&other).unwrap();
+    let text = std::fs::read_to_string(d.join("data.csv")).unwrap();
+    // The first 70 weeks only.
+    let cut: String = text.lines().take(71).map(|l| format!("{l}\n")).collect();
+    std::fs::write(other.join("refresh.csv"), cut).unwrap();
+    let spec = d.join("spec.toml");
+    let out = d.join("fit");
+    common::ok(&common::mixcast(&[
+        "fit",
+        spec.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--draws",
+        "0",
+        "--data",
+        other.join("refresh.csv").to_str().unwrap(),
+        "-q",
+    ]));
+    let model: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("model.json")).unwrap()).unwrap();
+    assert!(model["data_fingerprint"]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("refresh.csv"));
+    assert_eq!(model["data_fingerprint"]["periods"], 70);
+    common::user_error(
+        &common::mixcast(&[
+            "fit",
+            spec.to_str().unwrap(),
+            "--out",
+            d.join("fit2").to_str().unwrap(),
+            "--data",
+            "no_such.csv",
+        ]),
+        &["no_such.csv"],
+    );
+}

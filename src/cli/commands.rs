@@ -101,6 +101,7 @@ pub fn fit(a: FitArgs) -> anyhow::Result<()> {
         draws: a.draws,
         experiments: a.experiments,
         attribution_prior: a.attribution_prior,
+        data: a.data.map(|d| std::path::absolute(&d).unwrap_or(d)),
         method: a.method.map(Into::into),
         chains: a.chains,
         warmup: a.warmup,

@@ -108,6 +108,10 @@ pub struct FitArgs {
     /// prior on the channels it names; overrides the spec's `[calibration] attribution`.
     #[arg(long)]
     pub attribution_prior: Option<PathBuf>,
+    /// Data CSV overriding the spec's `[data] path` (same columns), e.g. a refreshed
+    /// window.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
     /// Print the summary as JSON instead of a table.
     #[arg(long)]
     pub json: bool,

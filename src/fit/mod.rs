@@ -70,6 +70,9 @@ pub struct FitOptions {
     /// Attribution report for attribution-informed priors, overriding the spec's
     /// `[calibration] attribution`.
     pub attribution_prior: Option<std::path::PathBuf>,
+    /// Data file overriding the spec's `[data] path` (relative paths are taken from the
+    /// spec's folder; the CLI passes absolute ones). Used by [`crate::fit_spec_file`].
+    pub data: Option<std::path::PathBuf>,
     /// Override the spec's `[fit] method`.
     pub method: Option<FitMethod>,
     /// Override the spec's NUTS chains.
