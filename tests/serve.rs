@@ -149,6 +149,14 @@ fn api_contract_and_bad_requests() {
         (reference - base).abs() <= 1e-6 * base.abs(),
         "{reference} vs {base}"
     );
+    // Field names as the CLI flags spell them work too.
+    let (st, body) = request(
+        a,
+        "POST",
+        "/api/v1/models/sim/optimize",
+        br#"{"budget": 500000, "grid-steps": 500, "count-tail": false}"#,
+    );
+    assert_eq!(st, 200, "{body}");
     let (st, body) = request(a, "GET", "/api/v1/openapi.json", b"");
     assert_eq!(st, 200);
     assert_eq!(json(&body)["openapi"], "3.1.0");

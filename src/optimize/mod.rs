@@ -260,10 +260,13 @@ pub struct Request {
     /// Periods to plan (1..=[`MAX_HORIZON`]).
     pub horizon: usize,
     /// Least spend that reaches this window KPI (baseline included).
+    #[serde(alias = "target-kpi")]
     pub target_kpi: Option<f64>,
     /// Spend while the marginal ROI stays at or above this.
+    #[serde(alias = "target-mroi")]
     pub target_mroi: Option<f64>,
     /// Spend while the marginal cost per KPI unit stays at or below this.
+    #[serde(alias = "target-cpa")]
     pub target_cpa: Option<f64>,
     /// What a fixed budget maximises.
     pub objective: ObjectiveName,
@@ -276,6 +279,7 @@ pub struct Request {
     /// How each channel's total is spread over the horizon.
     pub flighting: Flighting,
     /// Count the KPI created after the horizon (carryover tail) in the objective.
+    #[serde(alias = "count-tail")]
     pub count_tail: bool,
     /// Keep every channel within ± this percent of its reference spend.
     pub within: Option<f64>,
@@ -284,6 +288,7 @@ pub struct Request {
     /// Channel maximum by channel name.
     pub max: BTreeMap<String, Amount>,
     /// Minimum buys: the channel is off or spends at least this much.
+    #[serde(alias = "min-buy")]
     pub min_buy: BTreeMap<String, Amount>,
     /// Locked channels: exactly this much (null: the reference spend).
     pub lock: BTreeMap<String, Option<Amount>>,
@@ -292,6 +297,7 @@ pub struct Request {
     /// Channels that must spend nothing.
     pub off: Vec<String>,
     /// Budget grid steps of the dynamic programme.
+    #[serde(alias = "grid-steps")]
     pub grid_steps: usize,
 }
 
