@@ -1188,6 +1188,14 @@ fn split_channel(ch: &ChannelSummary, rows: &[&Credit], kind: KpiKind) -> Vec<Ca
 }
 
 impl Combination {
+    /// A channel's credit under the reference attribution model, in KPI units.
+    pub fn attributed(&self, c: &CombinedChannel) -> Option<f64> {
+        c.attribution
+            .as_ref()
+            .and_then(|a| a.get(&self.reference_model))
+            .map(|a| in_kpi_units(self.kpi_kind, a.conversions, a.value))
+    }
+
     /// Each campaign's shares of its channel, for the optimizer's campaign split:
     /// contribution share = its share of the channel's attribution credit, spend share =
     /// its share of the channel's cost (its contribution share when costs are unknown).
@@ -1255,11 +1263,7 @@ impl Combination {
             "weights mmm/att/exp",
         );
         for c in &self.channels {
-            let attributed = c
-                .attribution
-                .as_ref()
-                .and_then(|a| a.get(&self.reference_model))
-                .map(|a| in_kpi_units(self.kpi_kind, a.conversions, a.value));
+            let attributed = self.attributed(c);
             let factor = c.incrementality_factor.get(&self.reference_model);
             let (contrib, interval) = match &c.mmm {
                 Some(m) => (
@@ -1299,7 +1303,7 @@ impl Combination {
                     .unwrap_or_else(|| "-".into()),
                 combined,
                 weights,
-                agreement_label(c.agreement)
+                c.agreement.as_str()
             );
         }
         if !self.campaigns.is_empty() {
@@ -1335,16 +1339,12 @@ impl Combination {
     pub fn channels_csv(&self) -> String {
         let opt = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
         let rows = self.channels.iter().map(|c| {
-            let attributed = c
-                .attribution
-                .as_ref()
-                .and_then(|a| a.get(&self.reference_model))
-                .map(|a| in_kpi_units(self.kpi_kind, a.conversions, a.value));
+            let attributed = self.attributed(c);
             let m = c.mmm.as_ref();
             let e = c.combined.as_ref();
             vec![
                 c.name.clone(),
-                agreement_label(c.agreement).to_string(),
+                c.agreement.as_str().to_string(),
                 opt(m.map(|m| m.contribution)),
                 opt(m.map(|m| m.contribution_interval[0])),
                 opt(m.map(|m| m.contribution_interval[1])),
@@ -1418,12 +1418,15 @@ fn to_csv(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }
 
-fn agreement_label(a: Agreement) -> &'static str {
-    match a {
-        Agreement::Agree => "agree",
-        Agreement::Disagree => "disagree",
-        Agreement::MmmOnly => "mmm_only",
-        Agreement::AttributionOnly => "attribution_only",
+impl Agreement {
+    /// The label, as in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Agreement::Agree => "agree",
+            Agreement::Disagree => "disagree",
+            Agreement::MmmOnly => "mmm_only",
+            Agreement::AttributionOnly => "attribution_only",
+        }
     }
 }
 

@@ -101,8 +101,9 @@ pub fn render(model: &Model, inputs: &ReportInputs) -> String {
         esc(&model.draws_method)
     );
     headline(&mut o, &s, inputs.recommendation.as_ref());
-    fit_section(&mut o, model, &s);
-    decomposition_section(&mut o, model);
+    let dec = Decomposed::of(model);
+    fit_section(&mut o, model, &s, &dec);
+    decomposition_section(&mut o, &dec);
     efficiency_section(&mut o, &s);
     curves_section(&mut o, model, &s, inputs.recommendation.as_ref());
     adstock_section(&mut o, &s);
@@ -116,7 +117,7 @@ pub fn render(model: &Model, inputs: &ReportInputs) -> String {
         combination_section(&mut o, c);
     }
     if model.dataset.n_geos() > 1 {
-        geo_section(&mut o, model);
+        geo_section(&mut o, model, &dec);
     }
     let _ = write!(
         o,
@@ -232,32 +233,49 @@ fn headline(o: &mut String, s: &Summary, rec: Option<&Recommendation>) {
     }
 }
 
-/// National (summed over geos) actual and fitted series from the decomposition.
-fn national_series(model: &Model) -> (Vec<String>, Vec<f64>, Vec<f64>, usize) {
-    let d = analysis::decompose(model);
-    let ds = &model.dataset;
-    let dates: Vec<String> = (model.fit_start..ds.n_periods())
-        .map(|t| ds.dates[t].to_string())
-        .collect();
-    let n = dates.len();
-    let (mut actual, mut fitted) = (vec![0.0; n], vec![0.0; n]);
-    for (i, r) in d.rows.iter().enumerate() {
-        let t = i % n;
-        actual[t] += r.actual;
-        fitted[t] += r.fitted;
-    }
-    (dates, actual, fitted, model.fit_end - model.fit_start)
+/// The decomposition once for every section: rows `[geo][period]` from the fit window's
+/// start, their dates, periods per geo and fit-window periods.
+struct Decomposed {
+    d: analysis::Decomposition,
+    dates: Vec<String>,
+    n: usize,
+    fit_n: usize,
 }
 
-fn fit_section(o: &mut String, model: &Model, s: &Summary) {
-    let (dates, actual, fitted, fit_n) = national_series(model);
-    let shade = (fit_n < dates.len()).then_some((fit_n, dates.len()));
+impl Decomposed {
+    fn of(model: &Model) -> Decomposed {
+        let d = analysis::decompose(model);
+        let n = model.dataset.n_periods() - model.fit_start;
+        let dates = d.rows.iter().take(n).map(|r| r.date.clone()).collect();
+        Decomposed {
+            d,
+            dates,
+            n,
+            fit_n: model.fit_end - model.fit_start,
+        }
+    }
+
+    /// National (summed over geos) actual and fitted series.
+    fn national(&self) -> (Vec<f64>, Vec<f64>) {
+        let (mut actual, mut fitted) = (vec![0.0; self.n], vec![0.0; self.n]);
+        for (i, r) in self.d.rows.iter().enumerate() {
+            actual[i % self.n] += r.actual;
+            fitted[i % self.n] += r.fitted;
+        }
+        (actual, fitted)
+    }
+}
+
+fn fit_section(o: &mut String, model: &Model, s: &Summary, dec: &Decomposed) {
+    let (actual, fitted) = dec.national();
+    let dates = &dec.dates;
+    let shade = (dec.fit_n < dec.n).then_some((dec.fit_n, dec.n));
     let _ = write!(
         o,
         "<h2>How well the model fits</h2><figure>{}<figcaption class=\"note\">Actual and fitted KPI{}; the grey band is the holdout the model never saw.</figcaption></figure>",
         charts::time_lines(
             "Actual vs fitted KPI",
-            &dates,
+            dates,
             &[("actual", &actual), ("fitted", &fitted)],
             shade
         ),
@@ -286,13 +304,8 @@ fn fit_section(o: &mut String, model: &Model, s: &Summary) {
     }
 }
 
-fn decomposition_section(o: &mut String, model: &Model) {
-    let d = analysis::decompose(model);
-    let ds = &model.dataset;
-    let n = ds.n_periods() - model.fit_start;
-    let dates: Vec<String> = (model.fit_start..ds.n_periods())
-        .map(|t| ds.dates[t].to_string())
-        .collect();
+fn decomposition_section(o: &mut String, dec: &Decomposed) {
+    let (d, n, fit_n, dates) = (&dec.d, dec.n, dec.fit_n, &dec.dates);
     let k = d.components.len();
     let mut sums = vec![vec![0.0; n]; k];
     for (i, r) in d.rows.iter().enumerate() {
@@ -306,7 +319,6 @@ fn decomposition_section(o: &mut String, model: &Model) {
         .zip(&sums)
         .map(|(c, v)| (c.as_str(), v.clone()))
         .collect();
-    let fit_n = model.fit_end - model.fit_start;
     let steps: Vec<(String, f64)> = d
         .components
         .iter()
@@ -316,7 +328,7 @@ fn decomposition_section(o: &mut String, model: &Model) {
     let _ = write!(
         o,
         "<h2>Where the KPI came from</h2><figure>{}<figcaption class=\"note\">Each period's fitted KPI split into baseline components and channels (negative parts, if any, are left out of the stack).</figcaption></figure><figure>{}<figcaption class=\"note\">Contribution over the fit window, component by component, adding up to the fitted total.</figcaption></figure>",
-        charts::stacked("Decomposition over time", &dates, &series),
+        charts::stacked("Decomposition over time", dates, &series),
         charts::waterfall("Contribution waterfall (fit window)", &steps, "fitted total")
     );
 }
@@ -371,10 +383,11 @@ fn efficiency_section(o: &mut String, s: &Summary) {
     } else {
         ("ROI", "mROI")
     };
+    let revenue = s.channels.iter().any(|c| c.revenue_roi.is_some());
     let _ = write!(
         o,
         "<table><tr><th>channel</th><th>spend</th><th>contribution</th><th>interval</th><th>{e}</th><th>interval</th><th>{m}</th>{}</tr>",
-        if s.channels.iter().any(|c| c.revenue_roi.is_some()) {
+        if revenue {
             "<th>revenue ROI</th>"
         } else {
             ""
@@ -413,7 +426,7 @@ fn efficiency_section(o: &mut String, s: &Summary) {
             money(c.contribution),
             money(c.contribution_interval[0]),
             money(c.contribution_interval[1]),
-            if s.channels.iter().any(|c| c.revenue_roi.is_some()) {
+            if revenue {
                 format!("<td>{}</td>", opt_ratio(c.revenue_roi))
             } else {
                 String::new()
@@ -624,14 +637,7 @@ fn combination_section(o: &mut String, c: &Combination) {
         esc(&c.reference_model)
     );
     for ch in &c.channels {
-        let attributed = ch
-            .attribution
-            .as_ref()
-            .and_then(|a| a.get(&c.reference_model))
-            .map(|a| match c.kpi_kind {
-                KpiKind::Revenue => a.value,
-                KpiKind::Conversions => a.conversions,
-            });
+        let attributed = c.attributed(ch);
         let _ = write!(
             o,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -644,10 +650,7 @@ fn combination_section(o: &mut String, c: &Combination) {
                 .as_ref()
                 .map(|e| format!("{} – {}", ratio(e.roi_interval[0]), ratio(e.roi_interval[1])))
                 .unwrap_or_else(|| "—".into()),
-            serde_json::to_value(ch.agreement)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default()
+            ch.agreement.as_str()
         );
     }
     let _ = write!(o, "</table>");
@@ -672,14 +675,9 @@ fn combination_section(o: &mut String, c: &Combination) {
     }
 }
 
-fn geo_section(o: &mut String, model: &Model) {
-    let d = analysis::decompose(model);
+fn geo_section(o: &mut String, model: &Model, dec: &Decomposed) {
     let ds = &model.dataset;
-    let n = ds.n_periods() - model.fit_start;
-    let fit_n = model.fit_end - model.fit_start;
-    let dates: Vec<String> = (model.fit_start..ds.n_periods())
-        .map(|t| ds.dates[t].to_string())
-        .collect();
+    let (d, n, fit_n, dates) = (&dec.d, dec.n, dec.fit_n, &dec.dates);
     let _ = write!(
         o,
         "<h2>By geo</h2><table><tr><th>geo</th><th>KPI (fit window)</th><th>media contribution</th><th>media share</th><th>fit MAPE</th></tr>"
@@ -721,7 +719,7 @@ fn geo_section(o: &mut String, model: &Model) {
             "<figure>{}</figure>",
             charts::time_lines(
                 &format!("{geo}: actual vs fitted"),
-                &dates,
+                dates,
                 &[("actual", &actual), ("fitted", &fitted)],
                 (fit_n < n).then_some((fit_n, n))
             )
