@@ -87,6 +87,33 @@ pub fn short(v: f64) -> String {
     }
 }
 
+/// Axes for a series over periods: x is the period index, labelled with its date.
+fn time_axes<'a, 'b>(
+    root: &'a Area<'b>,
+    title: &str,
+    dates: &'a [String],
+    (lo, hi): (f64, f64),
+) -> Result<
+    ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    Box<dyn std::error::Error>,
+> {
+    let n = dates.len().max(2);
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, ("sans-serif", 16))
+        .margin(12)
+        .x_label_area_size(32)
+        .y_label_area_size(56)
+        .build_cartesian_2d(0f64..(n - 1) as f64, lo..hi)?;
+    chart
+        .configure_mesh()
+        .x_labels(8)
+        .x_label_formatter(&|x| dates.get(x.round() as usize).cloned().unwrap_or_default())
+        .y_label_formatter(&|y| short(*y))
+        .light_line_style(WHITE.mix(0.0))
+        .draw()?;
+    Ok(chart)
+}
+
 /// A time series chart: one line per series over period labels; `shade` marks a range
 /// of periods (the holdout) in grey.
 pub fn time_lines(
@@ -95,22 +122,9 @@ pub fn time_lines(
     series: &[(&str, &[f64])],
     shade: Option<(usize, usize)>,
 ) -> String {
-    let n = dates.len().max(2);
     let (lo, hi) = range(series.iter().flat_map(|s| s.1.iter().copied()), false);
     svg(|root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, ("sans-serif", 16))
-            .margin(12)
-            .x_label_area_size(32)
-            .y_label_area_size(56)
-            .build_cartesian_2d(0f64..(n - 1) as f64, lo..hi)?;
-        chart
-            .configure_mesh()
-            .x_labels(8)
-            .x_label_formatter(&|x| dates.get(x.round() as usize).cloned().unwrap_or_default())
-            .y_label_formatter(&|y| short(*y))
-            .light_line_style(WHITE.mix(0.0))
-            .draw()?;
+        let mut chart = time_axes(root, title, dates, (lo, hi))?;
         if let Some((a, b)) = shade {
             chart.draw_series(std::iter::once(Rectangle::new(
                 [(a as f64 - 0.5, lo), (b as f64 - 0.5, hi)],
@@ -136,7 +150,6 @@ pub fn time_lines(
 
 /// Stacked areas over time: series stacked in order (negative parts are drawn from 0).
 pub fn stacked(title: &str, dates: &[String], series: &[(&str, Vec<f64>)]) -> String {
-    let n = dates.len().max(2);
     let mut cum = vec![0.0; dates.len()];
     let mut layers = Vec::new();
     for (name, values) in series {
@@ -148,19 +161,7 @@ pub fn stacked(title: &str, dates: &[String], series: &[(&str, Vec<f64>)]) -> St
     }
     let (_, hi) = range(cum.iter().copied(), true);
     svg_sized(380, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, ("sans-serif", 16))
-            .margin(12)
-            .x_label_area_size(32)
-            .y_label_area_size(56)
-            .build_cartesian_2d(0f64..(n - 1) as f64, 0f64..hi)?;
-        chart
-            .configure_mesh()
-            .x_labels(8)
-            .x_label_formatter(&|x| dates.get(x.round() as usize).cloned().unwrap_or_default())
-            .y_label_formatter(&|y| short(*y))
-            .light_line_style(WHITE.mix(0.0))
-            .draw()?;
+        let mut chart = time_axes(root, title, dates, (0.0, hi))?;
         for (i, (name, below, top)) in layers.iter().enumerate() {
             let c = colour(i);
             let mut poly: Vec<(f64, f64)> = top

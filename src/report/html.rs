@@ -14,7 +14,7 @@
 use std::fmt::Write;
 
 use super::charts;
-use super::money;
+use super::{better_in, money, signed_money};
 use crate::analysis::{self, Summary};
 use crate::attribution::Report as AttributionReport;
 use crate::combine::Combination;
@@ -209,18 +209,17 @@ fn headline(o: &mut String, s: &Summary, rec: Option<&Recommendation>) {
         }
     );
     if let Some(r) = rec {
-        let gain = r.versus_reference.expected_gain;
         let _ = write!(
             o,
-            "<li>Re-splitting {} over the next {} periods as recommended changes the expected KPI by <b>{}{}</b> against keeping each channel at its recent spend{}.</li>",
+            "<li>Re-splitting {} over the next {} periods as recommended changes the expected KPI by <b>{}</b> against keeping each channel at its recent spend{}.</li>",
             money(r.total_spend),
             r.horizon,
-            if gain >= 0.0 { "+" } else { "−" },
-            money(gain.abs()),
-            match r.versus_reference.probability_better {
-                Some(p) => format!(" — better in {:.0}% of the model's draws", 100.0 * p),
-                None => String::new(),
-            }
+            signed_money(r.versus_reference.expected_gain),
+            better_in(
+                r.versus_reference.probability_better,
+                " — ",
+                "the model's draws"
+            )
         );
     }
     let _ = write!(o, "</ul>");
@@ -543,19 +542,15 @@ fn recommendation_section(o: &mut String, r: &Recommendation, conv: bool) {
     let v = &r.versus_reference;
     let _ = write!(
         o,
-        "<p>Expected KPI over the horizon: <b>{}</b> ({} to {}), against {} keeping each channel at its current spend: a change of <b>{}{}</b> ({} to {}){}.</p>",
+        "<p>Expected KPI over the horizon: <b>{}</b> ({} to {}), against {} keeping each channel at its current spend: a change of <b>{}</b> ({} to {}){}.</p>",
         money(r.expected_kpi),
         money(r.expected_kpi_interval[0]),
         money(r.expected_kpi_interval[1]),
         money(r.reference_kpi),
-        if v.expected_gain >= 0.0 { "+" } else { "−" },
-        money(v.expected_gain.abs()),
+        signed_money(v.expected_gain),
         money(v.gain_interval[0]),
         money(v.gain_interval[1]),
-        match v.probability_better {
-            Some(p) => format!(", better in {:.0}% of draws", 100.0 * p),
-            None => String::new(),
-        }
+        better_in(v.probability_better, ", ", "draws")
     );
     let m = if conv { "marginal CPA" } else { "mROI" };
     let _ = write!(

@@ -22,6 +22,18 @@ pub(crate) fn money(v: f64) -> String {
     }
 }
 
+/// An amount with its sign (`+1.2M`, `−3.4k`).
+pub(crate) fn signed_money(v: f64) -> String {
+    format!("{}{}", if v >= 0.0 { "+" } else { "−" }, money(v.abs()))
+}
+
+/// `<lead>better in N% of <draws>` for a probability of beating the current plan; empty
+/// without draws.
+pub(crate) fn better_in(p: Option<f64>, lead: &str, draws: &str) -> String {
+    p.map(|p| format!("{lead}better in {:.0}% of {draws}", 100.0 * p))
+        .unwrap_or_default()
+}
+
 /// A number to 3 significant digits (at least 2 decimals below 100), so small CPAs and
 /// ROIs stay distinguishable.
 fn sig(v: f64) -> String {
@@ -321,15 +333,11 @@ pub fn recommendation_table(r: &crate::optimize::Recommendation) -> String {
     let v = &r.versus_reference;
     let _ = writeln!(
         o,
-        "against the current plan: {}{} [{}, {}]{}",
-        if v.expected_gain >= 0.0 { "+" } else { "−" },
-        money(v.expected_gain.abs()),
+        "against the current plan: {} [{}, {}]{}",
+        signed_money(v.expected_gain),
         money(v.gain_interval[0]),
         money(v.gain_interval[1]),
-        match v.probability_better {
-            Some(p) => format!(", better in {:.0}% of draws", 100.0 * p),
-            None => String::new(),
-        }
+        better_in(v.probability_better, ", ", "draws")
     );
     let _ = writeln!(
         o,
