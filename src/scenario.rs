@@ -95,12 +95,7 @@ impl Plan {
         let (mut rdr, headers) = open_csv(path)?;
         for h in headers.iter().filter(|h| *h != "period") {
             if !model.channels.iter().any(|c| c.paid && &c.name == h) {
-                let paid: Vec<&str> = model
-                    .channels
-                    .iter()
-                    .filter(|c| c.paid)
-                    .map(|c| c.name.as_str())
-                    .collect();
+                let paid = model.paid_channel_names();
                 return Err(invalid(format!(
                     "column `{h}` is not a paid channel of the model ({})",
                     paid.join(", ")
@@ -1090,12 +1085,7 @@ impl PlanRequest {
     /// within 1..=[`MAX_HORIZON`] (channels left out spend nothing).
     pub fn resolve(&self, model: &Model) -> Result<ScenarioRequest, ScenarioError> {
         let bad = |m: String| ScenarioError::Request(m);
-        let paid: Vec<&str> = model
-            .channels
-            .iter()
-            .filter(|c| c.paid)
-            .map(|c| c.name.as_str())
-            .collect();
+        let paid = model.paid_channel_names();
         let index = |field: &str, name: &str| {
             model
                 .channels

@@ -305,6 +305,15 @@ impl Model {
         Ok(m)
     }
 
+    /// Names of the paid channels, in model order.
+    pub fn paid_channel_names(&self) -> Vec<&str> {
+        self.channels
+            .iter()
+            .filter(|c| c.paid)
+            .map(|c| c.name.as_str())
+            .collect()
+    }
+
     /// KPI kind of the spec.
     pub fn kpi_kind(&self) -> KpiKind {
         self.spec.data.kpi_kind

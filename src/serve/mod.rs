@@ -275,11 +275,11 @@ async fn list_models(State(store): Shared) -> Result<Json<Vec<ModelEntry>>, ApiE
                 kpi: s.kpi.clone(),
                 kpi_kind: s.kpi_kind,
                 channels: s.channels.iter().map(|c| c.name.clone()).collect(),
-                paid_channels: s
-                    .channels
-                    .iter()
-                    .filter(|c| c.paid)
-                    .map(|c| c.name.clone())
+                paid_channels: l
+                    .model
+                    .paid_channel_names()
+                    .into_iter()
+                    .map(str::to_string)
                     .collect(),
                 fit_periods: s.fit_periods,
                 geos: s.geos,
