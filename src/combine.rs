@@ -1200,15 +1200,14 @@ impl Combination {
     /// contribution share = its share of the channel's attribution credit, spend share =
     /// its share of the channel's cost (its contribution share when costs are unknown).
     pub fn campaign_shares(&self) -> Vec<crate::optimize::campaigns::CampaignShare> {
+        let mut cost_totals: BTreeMap<&str, f64> = BTreeMap::new();
+        for k in &self.campaigns {
+            *cost_totals.entry(&k.channel).or_insert(0.0) += k.cost.unwrap_or(0.0);
+        }
         self.campaigns
             .iter()
             .map(|k| {
-                let cost_total: f64 = self
-                    .campaigns
-                    .iter()
-                    .filter(|o| o.channel == k.channel)
-                    .filter_map(|o| o.cost)
-                    .sum();
+                let cost_total = cost_totals[k.channel.as_str()];
                 let spend_share = match k.cost {
                     Some(c) if cost_total > 0.0 => c / cost_total,
                     _ => k.share,

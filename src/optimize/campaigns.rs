@@ -94,14 +94,15 @@ impl Planner<'_> {
             let mut xs = vec![0.0; rows.len()];
             if x_total > 0.0 {
                 let dx = x_total / STEPS as f64;
+                let gain = |i: usize, x: f64| g(rows[i], x + dx) - g(rows[i], x);
+                // Only the funded campaign's next-step gain changes between steps.
+                let mut gains: Vec<f64> = (0..rows.len()).map(|i| gain(i, xs[i])).collect();
                 for _ in 0..STEPS {
                     let best = (0..rows.len())
-                        .max_by(|&a, &b| {
-                            let gain = |i: usize| g(rows[i], xs[i] + dx) - g(rows[i], xs[i]);
-                            gain(a).total_cmp(&gain(b))
-                        })
+                        .max_by(|&a, &b| gains[a].total_cmp(&gains[b]))
                         .unwrap_or(0);
                     xs[best] += dx;
+                    gains[best] = gain(best, xs[best]);
                 }
             }
             if total(&xs) < total(&today) {
