@@ -387,50 +387,38 @@ fn parquet_events_match_csv() {
 /// observed empty set, the report says so, and bad counts are refused naming the flag.
 #[test]
 fn control_group_sets_the_baseline() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = JourneyConfig {
-        conversion: mixcast::attribution::simulate::TrueConversion::Logistic,
-        ..JourneyConfig::standard(200_000, 4)
-    }
-    .with_effects(0.05, 4.0)
-    .unwrap();
-    simulate_journeys(&cfg, dir.path()).unwrap();
-    let paths = dir.path().join("paths.csv");
-    let p = paths.to_str().unwrap();
-    let out = common::mixcast(&[
-        "attribute",
-        "--paths",
-        p,
-        "--model",
-        "shapley",
+    baseline_evidence(
         "--control",
-        "50000,2500",
-        "--json",
-    ]);
-    let r = common::ok_json(&out);
-    let check = &r["models"][0]["conversion_model"];
-    assert_eq!(check["baseline_source"], "control_group", "{check}");
-    for c in check["candidates"].as_array().unwrap() {
-        let b = c["baseline_rate"].as_f64().unwrap();
-        assert!((b - 0.05).abs() < 0.001, "{c}");
-    }
-    for bad in ["10,20", "-1,0", "5", "nan,1"] {
-        let out = common::mixcast(&[
-            "attribute",
-            "--paths",
-            p,
-            "--model",
-            "shapley",
-            "--control",
-            bad,
-        ]);
-        common::user_error(&out, &["--control"]);
-    }
+        |_| "50000,2500".into(),
+        "control_group",
+        &["10,20", "-1,0", "5", "nan,1"],
+        "--control",
+    );
 }
 
 /// `--organic-share X` (the MMM's organic share of conversions) sets `p(∅) = X · C / N`.
 #[test]
 fn organic_share_sets_the_baseline() {
+    // The true organic share: journeys × baseline / conversions.
+    baseline_evidence(
+        "--organic-share",
+        |conversions| (200_000.0 * 0.05 / conversions).to_string(),
+        "organic_share",
+        &["1.5", "-0.1", "nan"],
+        "organic-share",
+    );
+}
+
+/// On 200k logistic journeys with a 5% baseline: `flag value(conversions)` gives every
+/// candidate form a 5% ± 0.1 pp no-touch rate with `baseline_source = source`, and each
+/// bad value is refused naming `needle`.
+fn baseline_evidence(
+    flag: &str,
+    value: impl Fn(f64) -> String,
+    source: &str,
+    bad_values: &[&str],
+    needle: &str,
+) {
     let dir = tempfile::tempdir().unwrap();
     let cfg = JourneyConfig {
         conversion: mixcast::attribution::simulate::TrueConversion::Logistic,
@@ -441,35 +429,20 @@ fn organic_share_sets_the_baseline() {
     let truth = simulate_journeys(&cfg, dir.path()).unwrap();
     let paths = dir.path().join("paths.csv");
     let p = paths.to_str().unwrap();
-    // The true organic share: journeys × baseline / conversions.
-    let share = 200_000.0 * 0.05 / truth.conversions;
-    let out = common::mixcast(&[
-        "attribute",
-        "--paths",
-        p,
-        "--model",
-        "shapley",
-        "--organic-share",
-        &share.to_string(),
-        "--json",
-    ]);
-    let r = common::ok_json(&out);
+    let good = value(truth.conversions);
+    let base = ["attribute", "--paths", p, "--model", "shapley", flag];
+    let mut args = base.to_vec();
+    args.extend([good.as_str(), "--json"]);
+    let r = common::ok_json(&common::mixcast(&args));
     let check = &r["models"][0]["conversion_model"];
-    assert_eq!(check["baseline_source"], "organic_share", "{check}");
+    assert_eq!(check["baseline_source"], source, "{check}");
     for c in check["candidates"].as_array().unwrap() {
         let b = c["baseline_rate"].as_f64().unwrap();
         assert!((b - 0.05).abs() < 0.001, "{c}");
     }
-    for bad in ["1.5", "-0.1", "nan"] {
-        let out = common::mixcast(&[
-            "attribute",
-            "--paths",
-            p,
-            "--model",
-            "shapley",
-            "--organic-share",
-            bad,
-        ]);
-        common::user_error(&out, &["organic-share"]);
+    for bad in bad_values {
+        let mut args = base.to_vec();
+        args.push(bad);
+        common::user_error(&common::mixcast(&args), &[needle]);
     }
 }

@@ -83,6 +83,18 @@ fn joint(dir: &std::path::Path) -> (String, String) {
     (format!("{d}/fit/model.json"), attr_path)
 }
 
+/// [`joint`], then `combine --json` written to `combine.json`; returns (model.json,
+/// combine.json, the combination document).
+fn joint_combined(dir: &std::path::Path) -> (String, String, serde_json::Value) {
+    let (model, attr) = joint(dir);
+    let comb = mixcast(&["combine", &model, "--attribution", &attr, "--json"]);
+    ok(&comb);
+    let comb_path = dir.join("combine.json").to_str().unwrap().to_string();
+    std::fs::write(&comb_path, &comb.stdout).unwrap();
+    let doc = serde_json::from_slice(&comb.stdout).unwrap();
+    (model, comb_path, doc)
+}
+
 #[test]
 fn combine_labels_every_channel_and_splits_campaigns_exactly() {
     let dir = tempfile::tempdir().unwrap();
@@ -319,13 +331,8 @@ fn combination_study_runs_and_tests_help() {
 #[test]
 fn calibrated_attribution_applies_the_factors() {
     let dir = tempfile::tempdir().unwrap();
-    let (model, attr) = joint(dir.path());
+    let (_, comb_path, doc) = joint_combined(dir.path());
     let d = dir.path().to_str().unwrap();
-    let comb = mixcast(&["combine", &model, "--attribution", &attr, "--json"]);
-    ok(&comb);
-    let comb_path = format!("{d}/combine.json");
-    std::fs::write(&comb_path, &comb.stdout).unwrap();
-    let doc: serde_json::Value = serde_json::from_slice(&comb.stdout).unwrap();
     let args = [
         "attribute",
         "--events",
@@ -384,12 +391,7 @@ fn calibrated_attribution_applies_the_factors() {
 #[test]
 fn optimizer_splits_channel_budgets_across_campaigns() {
     let dir = tempfile::tempdir().unwrap();
-    let (model, attr) = joint(dir.path());
-    let d = dir.path().to_str().unwrap();
-    let comb = mixcast(&["combine", &model, "--attribution", &attr, "--json"]);
-    ok(&comb);
-    let comb_path = format!("{d}/combine.json");
-    std::fs::write(&comb_path, &comb.stdout).unwrap();
+    let (model, comb_path, _) = joint_combined(dir.path());
     let rec = ok_json(&mixcast(&[
         "optimize",
         &model,
