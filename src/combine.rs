@@ -284,6 +284,16 @@ pub struct PriorSettings {
     pub sd_ratio: f64,
 }
 
+/// The attribution model read when none is named: `shapley` when present, else the
+/// first (a checked report has at least one).
+fn default_reference(report: &AttributionReport) -> &crate::attribution::ModelResult {
+    report
+        .models
+        .iter()
+        .find(|m| m.model == "shapley")
+        .unwrap_or(&report.models[0])
+}
+
 /// ROI priors by channel name.
 pub type NamedPriors = Vec<(String, crate::spec::Prior)>;
 
@@ -323,11 +333,7 @@ pub fn attribution_priors(
             .iter()
             .find(|m| &m.model == name)
             .ok_or_else(|| bad("models", format!("has no `{name}` model")))?,
-        None => report
-            .models
-            .iter()
-            .find(|m| m.model == "shapley")
-            .unwrap_or(&report.models[0]),
+        None => default_reference(report),
     };
     let value_per_conversion = if report.conversions > 0.0 {
         report.value / report.conversions
@@ -577,13 +583,7 @@ pub fn combine(
             }
             r.clone()
         }
-        None => attribution
-            .models
-            .iter()
-            .find(|m| m.model == "shapley")
-            .unwrap_or(&attribution.models[0])
-            .model
-            .clone(),
+        None => default_reference(attribution).model.clone(),
     };
     let mut warnings = Vec::new();
     // Attribution channels in order of first appearance over the models.

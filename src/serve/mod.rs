@@ -384,46 +384,35 @@ async fn scenario(
     State(store): Shared,
     UrlPath(name): UrlPath<String>,
     b: Result<Bytes, axum::extract::rejection::BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<crate::scenario::ScenarioReport>, ApiError> {
+    // A prepared horizon makes a forecast a fraction of a millisecond: it runs on the
+    // async thread (a blocking-pool hop per request costs more in tail latency than it
+    // saves).
     let b = body(b)?;
-    // A prepared horizon makes a forecast a fraction of a millisecond: run it inline (a
-    // blocking-pool hop per request costs more in tail latency than it saves).
-    inline(move || {
-        let l = store.get(&name)?;
-        let req: crate::scenario::PlanRequest = parse(&b)?;
-        let sr = req.resolve(&l.model).map_err(|e| bad(e.to_string()))?;
-        let hz = l.horizon(sr.base.1.horizon(), sr.tail_periods(&l.model));
-        let report = sr.run_on(&l.model, &hz).map_err(|e| bad(e.to_string()))?;
-        serde_json::to_value(report)
-            .map(Json)
-            .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
-    })
-    .await
+    let l = store.get(&name)?;
+    let req: crate::scenario::PlanRequest = parse(&b)?;
+    let sr = req.resolve(&l.model).map_err(|e| bad(e.to_string()))?;
+    let hz = l.horizon(sr.base.1.horizon(), sr.tail_periods(&l.model));
+    let report = sr.run_on(&l.model, &hz).map_err(|e| bad(e.to_string()))?;
+    Ok(Json(report))
 }
 
 async fn optimize(
     State(store): Shared,
     UrlPath(name): UrlPath<String>,
     b: Result<Bytes, axum::extract::rejection::BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<crate::optimize::Recommendation>, ApiError> {
     let b = body(b)?;
     run_blocking(move || {
         let l = store.get(&name)?;
         let req: crate::optimize::Request = parse(&b)?;
         let req = req.validate().map_err(|e| bad(e.to_string()))?;
-        let rec = Planner::new(&l.model, req.horizon(), req.count_tail())
+        Planner::new(&l.model, req.horizon(), req.count_tail())
             .optimize(&req)
-            .map_err(|e| bad(e.to_string()))?;
-        serde_json::to_value(rec)
             .map(Json)
-            .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+            .map_err(|e| bad(e.to_string()))
     })
     .await
-}
-
-/// Run short CPU work on the async thread.
-async fn inline<T>(f: impl FnOnce() -> Result<T, ApiError>) -> Result<T, ApiError> {
-    f()
 }
 
 /// Run CPU work off the async threads.
