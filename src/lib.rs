@@ -5,6 +5,7 @@
 
 pub mod analysis;
 pub mod attribution;
+pub mod backtest;
 pub mod calibration;
 pub mod combine;
 pub mod crossval;
@@ -21,6 +22,8 @@ pub mod model;
 pub mod observe;
 pub mod optimize;
 pub mod recovery;
+pub mod refresh;
+pub mod registry;
 pub mod report;
 pub mod scenario;
 #[cfg(feature = "serve")]
@@ -67,6 +70,12 @@ pub enum Error {
     /// Bad combination inputs (attribution document, channel map, lift tests).
     #[error(transparent)]
     Combine(#[from] combine::CombineError),
+    /// New data that does not line up with a model (backtest, refresh).
+    #[error(transparent)]
+    Backtest(#[from] backtest::BacktestError),
+    /// Model registry failure.
+    #[error(transparent)]
+    Registry(#[from] registry::RegistryError),
     /// Writing output failed.
     #[error("cannot write {path}: {source}")]
     Write {
@@ -92,6 +101,9 @@ impl Error {
             Error::Combine(combine::CombineError::Map { .. }) => "channel_map",
             Error::Combine(combine::CombineError::Experiments(_)) => "data",
             Error::Combine(_) => "attribution",
+            Error::Backtest(backtest::BacktestError::Load(e)) => e.kind(),
+            Error::Backtest(_) => "data",
+            Error::Registry(_) => "registry",
             Error::Write { .. } => "output",
         }
     }
@@ -161,6 +173,16 @@ impl Error {
                 A::Config(_) => return None,
             },
             Error::Write { path, .. } => file(path),
+            Error::Backtest(backtest::BacktestError::Load(e)) => return e.culprit(),
+            Error::Backtest(backtest::BacktestError::Mismatch { path, .. }) => file(path),
+            Error::Registry(r) => match r {
+                registry::RegistryError::Io { path, .. }
+                | registry::RegistryError::Invalid { path, .. } => file(path),
+                registry::RegistryError::BadName(n) => n.clone(),
+                registry::RegistryError::UnknownModel { name, .. }
+                | registry::RegistryError::UnknownVersion { name, .. } => name.clone(),
+                registry::RegistryError::Artifacts(_) => return None,
+            },
             Error::Fit(_) | Error::Optimize(_) | Error::Scenario(_) => return None,
         })
     }
@@ -179,6 +201,13 @@ impl Error {
             | Error::Fit(FitError::BadInput(_))
             | Error::Fit(FitError::Experiments(_))
             | Error::Fit(FitError::Priors(_)) => true,
+            Error::Backtest(backtest::BacktestError::Load(e)) => e.is_user_error(),
+            Error::Backtest(_) => true,
+            Error::Registry(registry::RegistryError::Io { source, .. }) => {
+                source.kind() == std::io::ErrorKind::NotFound
+            }
+            Error::Registry(registry::RegistryError::Artifacts(_)) => false,
+            Error::Registry(_) => true,
             Error::Fit(FitError::Numerical(_)) | Error::Write { .. } => false,
         }
     }
@@ -190,15 +219,7 @@ pub fn fit_spec_file(
     opts: &FitOptions,
     obs: &dyn observe::Observer,
 ) -> Result<Model, Error> {
-    let spec = ValidSpec::load(path)?;
-    let spec = match &opts.data {
-        Some(data) => {
-            let mut edited = spec.spec().clone();
-            edited.data.path = data.clone();
-            spec.with_spec(edited)?
-        }
-        None => spec,
-    };
+    let spec = refresh::with_data(&ValidSpec::load(path)?, opts.data.as_deref())?;
     let ds = load_dataset_observed(&spec, obs)?;
     Ok(fit_observed(&spec, ds, opts, obs)?)
 }

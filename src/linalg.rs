@@ -194,6 +194,57 @@ impl Cholesky {
     }
 }
 
+/// Ordinary least squares `y ≈ X β` with `X` given by its columns (`[p][n]`): the
+/// coefficients, their standard errors `√(σ̂² (XᵀX)⁻¹ⱼⱼ)` with `σ̂² = RSS / (n − p)`, and
+/// σ̂. `None` when `n ≤ p` or `XᵀX` is singular.
+pub fn ols(columns: &[&[f64]], y: &[f64]) -> Option<Ols> {
+    let (p, n) = (columns.len(), y.len());
+    if n <= p || columns.iter().any(|c| c.len() != n) {
+        return None;
+    }
+    let mut g = SymMat::zeros(p);
+    let mut b = vec![0.0; p];
+    for i in 0..p {
+        for j in 0..=i {
+            let v: f64 = columns[i].iter().zip(columns[j]).map(|(a, c)| a * c).sum();
+            g.set_sym(i, j, v);
+        }
+        b[i] = columns[i].iter().zip(y).map(|(a, c)| a * c).sum();
+    }
+    let ch = Cholesky::factor(&g)?;
+    let beta = ch.solve(&b);
+    let rss: f64 = (0..n)
+        .map(|t| {
+            let f: f64 = (0..p).map(|j| beta[j] * columns[j][t]).sum();
+            (y[t] - f).powi(2)
+        })
+        .sum();
+    let s2 = rss / (n - p) as f64;
+    let se = (0..p)
+        .map(|j| {
+            let mut e = vec![0.0; p];
+            e[j] = 1.0;
+            (s2 * ch.solve(&e)[j]).max(0.0).sqrt()
+        })
+        .collect();
+    Some(Ols {
+        beta,
+        se,
+        sigma: s2.sqrt(),
+    })
+}
+
+/// An [`ols`] fit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ols {
+    /// Coefficients, `[p]`.
+    pub beta: Vec<f64>,
+    /// Standard errors, `[p]`.
+    pub se: Vec<f64>,
+    /// Residual standard deviation.
+    pub sigma: f64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,5 +277,19 @@ mod tests {
         let a = mat(2, &[2.0, 1.0, 1.0, 2.0]);
         let x = nnls_gram(&a, &[1.0, -1.0], &[true, true]).unwrap();
         assert!((x[0] - 0.5).abs() < 1e-12 && x[1] == 0.0);
+    }
+
+    #[test]
+    fn ols_hand_case() {
+        // y = 1 + 2x exactly except one point: x = 0,1,2,3; y = 1,3,5,8.
+        let one = [1.0; 4];
+        let x = [0.0, 1.0, 2.0, 3.0];
+        let y = [1.0, 3.0, 5.0, 8.0];
+        let f = ols(&[&one, &x], &y).unwrap();
+        // Normal equations: [4 6; 6 14] β = [17; 37] → β = (0.8, 2.3).
+        assert!((f.beta[0] - 0.8).abs() < 1e-12 && (f.beta[1] - 2.3).abs() < 1e-12);
+        // Residuals 0.2, −0.1, −0.4, 0.3: RSS 0.3, σ̂² 0.15; (XᵀX)⁻¹₁₁ = 4/20.
+        assert!((f.se[1] - (0.15f64 * 0.2).sqrt()).abs() < 1e-12);
+        assert!(ols(&[&one, &one], &y).is_none());
     }
 }

@@ -229,6 +229,25 @@ fn response(x: &[f64], ad: &Adstock, sat: &Saturation, scale: f64, amp: f64) -> 
 
 /// Run the simulator.
 pub fn simulate(cfg: &SimConfig) -> Simulation {
+    simulate_changed(cfg, None)
+}
+
+/// A change of one channel's true effect from a period on: its contribution is
+/// multiplied by `factor` in periods `from..` (refresh studies: the truth before `from`
+/// is what [`Truth`] describes).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EffectChange {
+    /// Channel index.
+    pub channel: usize,
+    /// First changed period.
+    pub from: usize,
+    /// Multiplier of the contribution.
+    pub factor: f64,
+}
+
+/// [`simulate`] with an optional [`EffectChange`]; the same draws, so the data before
+/// the change are those of the unchanged simulation.
+pub fn simulate_changed(cfg: &SimConfig, change: Option<EffectChange>) -> Simulation {
     let mut rng = StdRng::seed_from_u64(cfg.seed);
     let w = cfg.weeks.max(20);
     let fit_w = w.saturating_sub(cfg.holdout).max(10);
@@ -456,7 +475,12 @@ pub fn simulate(cfg: &SimConfig) -> Simulation {
     let mut kpi = vec![vec![0.0; w]; ng];
     for g in 0..ng {
         for t in 0..w {
-            kpi[g][t] = b0 * sizes[g] * shape[t] + (0..nc).map(|c| contrib[c][g][t]).sum::<f64>();
+            let factor = |c: usize| match change {
+                Some(ch) if ch.channel == c && t >= ch.from => ch.factor,
+                _ => 1.0,
+            };
+            kpi[g][t] = b0 * sizes[g] * shape[t]
+                + (0..nc).map(|c| factor(c) * contrib[c][g][t]).sum::<f64>();
         }
     }
     for series in kpi.iter_mut() {

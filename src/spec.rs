@@ -64,6 +64,90 @@ pub struct Spec {
     /// Lift tests to calibrate with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calibration: Option<CalibrationSpec>,
+    /// Drift thresholds and warm start of `mixcast refresh`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh: Option<RefreshSpec>,
+}
+
+/// `[refresh]` table: when a refit counts as drift, and how a warm start binds it to the
+/// previous model. See [`crate::refresh`] for what each check computes.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RefreshSpec {
+    /// A paid channel drifts when its new and previous ROI intervals do not overlap and
+    /// its ROI changed by at least this factor either way
+    /// (`|ln(new / old)| ≥ ln(1 + roi_change)`; 0.5: ×1.5 or ÷1.5).
+    pub roi_change: f64,
+    /// A channel drifts when the previous model's forecast errors on the new periods
+    /// point at a change of its effect of at least this factor either way
+    /// (`|ln(1 + δ)| ≥ ln(1 + effect_change)`) ...
+    pub effect_change: f64,
+    /// ... with at least this much evidence (`|δ| / se`).
+    pub effect_z: f64,
+    /// The forecast drifts when the previous model's MAPE on the new periods exceeds this
+    /// multiple of its in-sample MAPE, and the actual KPI leaves its predictive interval
+    /// in more than half of them (0 turns the check off).
+    pub forecast_mape_ratio: f64,
+    /// The recommendation drifts when this share of the budget moves between channels
+    /// (half the sum of absolute share changes); unset: reported, not gated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allocation_shift: Option<f64>,
+    /// Fit the new model with each paid channel's ROI prior centred on the previous ROI.
+    pub warm_start: bool,
+    /// Warm-start prior sd as a multiple of the previous posterior sd (the need Robyn's
+    /// `bounds_freedom` meets). 1 (default) takes the previous posterior as the prior,
+    /// which counts the overlapping periods twice and so leans towards stability; √2
+    /// undoes that double counting under a Gaussian approximation; 0.5 binds harder.
+    pub freedom: f64,
+    /// Periods of the budget compared in the recommendation check.
+    pub horizon: usize,
+}
+
+impl Default for RefreshSpec {
+    fn default() -> Self {
+        RefreshSpec {
+            roi_change: 0.5,
+            effect_change: 0.5,
+            effect_z: 3.0,
+            forecast_mape_ratio: 2.0,
+            allocation_shift: None,
+            warm_start: false,
+            freedom: 1.0,
+            horizon: 13,
+        }
+    }
+}
+
+impl RefreshSpec {
+    /// Check the values; errors name the key (`refresh.<key>`).
+    pub fn check(&self) -> Result<(), (String, String)> {
+        let positive = [
+            ("roi_change", self.roi_change),
+            ("effect_change", self.effect_change),
+            ("effect_z", self.effect_z),
+            ("freedom", self.freedom),
+        ];
+        for (k, v) in positive {
+            if !(v.is_finite() && v > 0.0) {
+                return Err((format!("refresh.{k}"), format!("must be > 0, got {v}")));
+            }
+        }
+        if !(self.forecast_mape_ratio.is_finite() && self.forecast_mape_ratio >= 0.0) {
+            return Err((
+                "refresh.forecast_mape_ratio".into(),
+                format!("must be ≥ 0, got {}", self.forecast_mape_ratio),
+            ));
+        }
+        if let Some(a) = self.allocation_shift {
+            if !(a > 0.0 && a <= 1.0) {
+                return Err((
+                    "refresh.allocation_shift".into(),
+                    format!("must be in (0, 1], got {a}"),
+                ));
+            }
+        }
+        crate::scenario::check_horizon(self.horizon).map_err(|m| ("refresh.horizon".to_string(), m))
+    }
 }
 
 /// `[calibration]` table.
@@ -500,6 +584,16 @@ impl ValidSpec {
         })
     }
 
+    /// Check a spec built in code, as if it had been read from `path` (relative paths in
+    /// it resolve next to `path`).
+    pub fn from_spec(spec: Spec, path: &Path) -> Result<Self, SpecError> {
+        spec.check(path)?;
+        Ok(ValidSpec {
+            spec,
+            path: path.to_path_buf(),
+        })
+    }
+
     /// The checked spec.
     pub fn spec(&self) -> &Spec {
         &self.spec
@@ -610,6 +704,9 @@ impl Spec {
                     format!("duplicate name `{}`", c.name),
                 ));
             }
+        }
+        if let Some(r) = &self.refresh {
+            r.check().map_err(|(k, m)| err(k, m))?;
         }
         if self.seasonality.yearly_fourier_terms > 10 {
             return Err(err(

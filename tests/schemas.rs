@@ -14,17 +14,7 @@ fn run(args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn schema(name: &str) -> jsonschema::Validator {
-    let path = format!("{}/schemas/{name}.schema.json", env!("CARGO_MANIFEST_DIR"));
-    let s: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    jsonschema::validator_for(&s).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-fn valid(name: &str, doc: &Value) {
-    let v = schema(name);
-    let errors: Vec<String> = v.iter_errors(doc).map(|e| e.to_string()).collect();
-    assert!(errors.is_empty(), "{name}: {errors:?}");
-}
+use common::{schema, valid};
 
 fn json_of(out: &Output) -> Value {
     common::ok_json(out)

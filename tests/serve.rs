@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 
-use common::simulate_and_fit;
+use common::{mixcast, ok, ok_json, simulate_and_fit};
 
 /// A running server over a models folder with one model `sim`; killed on drop.
 struct Server {
@@ -31,6 +31,11 @@ fn start() -> Server {
     std::fs::create_dir_all(models.join("sim")).unwrap();
     std::fs::copy(&model, models.join("sim/model.json")).unwrap();
     std::fs::create_dir_all(models.join("empty")).unwrap();
+    serve(&models, dir)
+}
+
+/// Serve `models` (kept alive by `dir`).
+fn serve(models: &std::path::Path, dir: tempfile::TempDir) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_mixcast"))
         .args([
             "serve",
@@ -420,4 +425,137 @@ fn load_10k_scenarios_32_connections() {
         q(1.0)
     );
     assert_eq!(errors, 0);
+}
+
+/// The whole refresh job: fit a previous model on 156 weeks and publish it, refresh on
+/// 26 more weeks from the same truth (gate passes, so the new version is promoted), and
+/// the server then serves the promoted version. JSON job logs parse line by line.
+#[test]
+fn refresh_job_fit_refresh_promote_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = |s: &str| d.join(s).to_str().unwrap().to_string();
+    ok(&mixcast(&[
+        "simulate",
+        "--out",
+        &p("sim"),
+        "--weeks",
+        "182",
+        "--holdout-weeks",
+        "26",
+        "--seed",
+        "3",
+    ]));
+    // The previous quarter's spec: the same file, its window ending at week 156.
+    let spec = std::fs::read_to_string(d.join("sim/spec.toml")).unwrap();
+    let old = spec.replace(
+        "kpi_kind = \"revenue\"\n",
+        "kpi_kind = \"revenue\"\nend = 2023-12-25\n",
+    );
+    assert_ne!(old, spec);
+    std::fs::write(d.join("sim/old.toml"), old).unwrap();
+    ok(&mixcast(&[
+        "fit",
+        &p("sim/old.toml"),
+        "--out",
+        &p("prev"),
+        "--draws",
+        "30",
+        "-q",
+    ]));
+    let added = ok_json(&mixcast(&[
+        "models",
+        "add",
+        &p("prev"),
+        "--registry",
+        &p("reg"),
+        "--name",
+        "brand",
+        "--promote",
+        "--json",
+    ]));
+    let first = added["model_id"].as_str().unwrap().to_string();
+    assert_eq!(added["promoted"], true);
+
+    let out = mixcast(&[
+        "refresh",
+        &p("sim/spec.toml"),
+        "--previous",
+        &p("prev/model.json"),
+        "--out",
+        &p("new"),
+        "--registry",
+        &p("reg"),
+        "--name",
+        "brand",
+        "--draws",
+        "30",
+        "--log-format",
+        "json",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let lines: Vec<serde_json::Value> = err
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let result = lines.last().unwrap();
+    assert_eq!(result["event"], "result", "{err}");
+    assert_eq!(result["status"], "pass");
+    assert_eq!(result["promoted"], true);
+    let second = result["model_id"].as_str().unwrap().to_string();
+    assert_ne!(first, second);
+    let drift: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("new/drift.json")).unwrap()).unwrap();
+    assert_eq!(drift["status"], "pass");
+    assert_eq!(drift["backtest"]["new_periods"], 26);
+    assert_eq!(drift["previous"]["model_id"], first.as_str());
+
+    let list = ok_json(&mixcast(&[
+        "models",
+        "list",
+        "--registry",
+        &p("reg"),
+        "--json",
+    ]));
+    let brand = &list["models"][0];
+    assert_eq!(brand["name"], "brand");
+    assert_eq!(brand["versions"].as_array().unwrap().len(), 2);
+    assert_eq!(brand["promoted"], second.as_str());
+
+    // Roll back to the first version by a prefix, then forward again.
+    ok(&mixcast(&[
+        "models",
+        "promote",
+        "brand",
+        &first[..8],
+        "--registry",
+        &p("reg"),
+    ]));
+    let shown = ok_json(&mixcast(&[
+        "models",
+        "show",
+        "brand",
+        "--registry",
+        &p("reg"),
+        "--json",
+    ]));
+    assert_eq!(shown["model_id"], first.as_str());
+    ok(&mixcast(&[
+        "models",
+        "promote",
+        "brand",
+        &second,
+        "--registry",
+        &p("reg"),
+    ]));
+
+    let reg = d.join("reg");
+    let srv = serve(&reg, dir);
+    let (st, body) = request(&srv.addr, "GET", "/api/v1/models", b"");
+    assert_eq!(st, 200, "{body}");
+    assert!(body.contains("brand"), "{body}");
+    let (st, body) = request(&srv.addr, "GET", "/api/v1/models/brand", b"");
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(json(&body)["model"]["model_id"], second.as_str(), "{body}");
 }

@@ -9,7 +9,7 @@ use mixcast::attribution::{self as at, events::JourneyOptions, ReadOptions};
 use mixcast::io::{write_atomic, write_set};
 use mixcast::optimize::{Amount, Planner, Request, Risk};
 use mixcast::scenario::{FutureControls, Plan, ScenarioRequest};
-use mixcast::{analysis, report, Error, FitOptions, Model, SimConfig};
+use mixcast::{analysis, registry, report, Error, FitOptions, Model, SimConfig};
 
 use super::output::{print, print_json, UsageError};
 use super::progress::Progress;
@@ -37,36 +37,16 @@ fn write_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     }
 }
 
-/// Write a fit's artifacts as one set; returns the summary.
-fn write_outputs(model: &Model, out: &Path) -> anyhow::Result<analysis::Summary> {
-    let summary = analysis::summarize(model);
-    let curves = analysis::curves_document(model, 20).map_err(UsageError)?;
-    let json = |v: &dyn erased::Json| v.pretty();
-    let files = [
-        ("model.json", json(model)),
-        ("summary.json", json(&summary)),
-        (
-            "decomposition.csv",
-            analysis::decompose(model).to_csv().into_bytes(),
-        ),
-        ("curves.json", json(&curves)),
-    ];
+/// Write a fit's artifacts (and `extra` files) as one set; returns the summary.
+fn write_outputs(
+    model: &Model,
+    out: &Path,
+    extra: &[(&'static str, Vec<u8>)],
+) -> anyhow::Result<analysis::Summary> {
+    let (summary, mut files) = registry::artifacts(model).map_err(Error::from)?;
+    files.extend(extra.iter().cloned());
     write_set(out, &files).map_err(write_err(out))?;
     Ok(summary)
-}
-
-mod erased {
-    /// Pretty JSON with a final newline, for any serialisable artifact.
-    pub trait Json {
-        fn pretty(&self) -> Vec<u8>;
-    }
-    impl<T: serde::Serialize> Json for T {
-        fn pretty(&self) -> Vec<u8> {
-            let mut v = serde_json::to_vec_pretty(self).unwrap_or_default();
-            v.push(b'\n');
-            v
-        }
-    }
 }
 
 fn fit_and_report(
@@ -78,7 +58,7 @@ fn fit_and_report(
 ) -> anyhow::Result<Model> {
     let progress = Progress::new(quiet);
     let model = mixcast::fit_spec_file(spec, opts, &progress)?;
-    let summary = write_outputs(&model, out)?;
+    let summary = write_outputs(&model, out, &[])?;
     if json {
         print_json(&summary)?;
     } else {
@@ -95,18 +75,202 @@ fn fit_and_report(
 }
 
 pub fn fit(a: FitArgs) -> anyhow::Result<()> {
-    let opts = FitOptions {
-        holdout: a.holdout_weeks,
-        seed: a.seed,
-        draws: a.draws,
-        experiments: a.experiments,
-        attribution_prior: a.attribution_prior,
-        data: a.data.map(|d| std::path::absolute(&d).unwrap_or(d)),
-        method: a.method.map(Into::into),
-        chains: a.chains,
-        warmup: a.warmup,
-    };
-    fit_and_report(&a.spec, &a.out, &opts, a.json, a.quiet).map(|_| ())
+    let opts = a.fit.options();
+    let m = fit_and_report(&a.spec, &a.out, &opts, a.json, a.quiet)?;
+    log_result(serde_json::json!({
+        "command": "fit",
+        "out": a.out.display().to_string(),
+        "model_id": m.model_id,
+        "seconds": m.diagnostics.seconds,
+    }));
+    Ok(())
+}
+
+/// A `result` line under `--log-format json`.
+fn log_result(fields: serde_json::Value) {
+    if super::progress::json_logs() {
+        super::progress::log_json("info", "result", fields);
+    }
+}
+
+pub fn backtest(a: BacktestArgs) -> anyhow::Result<()> {
+    let m = load(&a.model)?;
+    let base = std::path::absolute(&a.data).unwrap_or_else(|_| a.data.clone());
+    let b = mixcast::backtest::backtest(&m, &a.data, &base).map_err(Error::from)?;
+    log_result(serde_json::json!({
+        "command": "backtest", "model_id": m.model_id, "periods": b.periods, "mape": b.mape,
+        "coverage": b.coverage,
+    }));
+    if a.json {
+        return print_json(&b);
+    }
+    print(&report::backtest_table(&b))
+}
+
+/// `refresh`: exit 0 (pass) or 3 (drift).
+pub fn refresh(a: RefreshArgs) -> anyhow::Result<u8> {
+    use mixcast::refresh::{self as rf, Status};
+    let spec = mixcast::ValidSpec::load(&a.spec).map_err(Error::from)?;
+    let previous = load(&a.previous)?;
+    let mut t = spec.spec().refresh.unwrap_or_default();
+    t.warm_start |= a.warm_start;
+    t.freedom = a.freedom.unwrap_or(t.freedom);
+    t.roi_change = a.roi_change.unwrap_or(t.roi_change);
+    t.effect_change = a.effect_change.unwrap_or(t.effect_change);
+    t.effect_z = a.effect_z.unwrap_or(t.effect_z);
+    t.forecast_mape_ratio = a.forecast_mape_ratio.unwrap_or(t.forecast_mape_ratio);
+    t.allocation_shift = a.allocation_shift.or(t.allocation_shift);
+    t.horizon = a.horizon.unwrap_or(t.horizon);
+    t.check().map_err(|(k, m)| {
+        UsageError(format!(
+            "--{}: {m}",
+            k.trim_start_matches("refresh.").replace('_', "-")
+        ))
+    })?;
+    let name = a.name.clone().unwrap_or_else(|| spec.spec().name.clone());
+    if a.registry.is_some() {
+        registry::check_name(&name).map_err(Error::from)?;
+    }
+    let progress = Progress::new(a.quiet);
+    let r = rf::refresh(&spec, &previous, &a.fit.options(), &t, &progress)?;
+    write_outputs(
+        &r.model,
+        &a.out,
+        &[("drift.json", registry::pretty(&r.drift))],
+    )?;
+    let mut promoted = false;
+    if let Some(reg) = &a.registry {
+        let v = registry::add(
+            reg,
+            &name,
+            &r.model,
+            registry::Source::Refresh,
+            Some(&r.drift),
+        )
+        .map_err(Error::from)?;
+        if r.drift.status == Status::Pass {
+            registry::promote(reg, &name, &v.model_id).map_err(Error::from)?;
+            promoted = true;
+        }
+    }
+    log_result(serde_json::json!({
+        "command": "refresh",
+        "status": r.drift.status,
+        "flagged_channels": r.drift.flagged_channels,
+        "checks": r.drift.reasons.iter().map(|x| x.check).collect::<Vec<_>>(),
+        "model_id": r.model.model_id,
+        "out": a.out.display().to_string(),
+        "promoted": promoted,
+    }));
+    if a.json {
+        print_json(&r.drift)?;
+    } else {
+        print(&report::drift_table(&r.drift))?;
+    }
+    if r.drift.status == Status::Drift {
+        if !a.quiet && !super::progress::json_logs() {
+            let named = if r.drift.flagged_channels.is_empty() {
+                String::new()
+            } else {
+                format!(" in {}", r.drift.flagged_channels.join(", "))
+            };
+            eprintln!(
+                "drift{named}: the new model was written to {} but not promoted",
+                a.out.display()
+            );
+        }
+        return Ok(3);
+    }
+    Ok(0)
+}
+
+pub fn models(c: ModelsCmd) -> anyhow::Result<()> {
+    match c {
+        ModelsCmd::List(r) => {
+            let l = registry::list(&r.registry).map_err(Error::from)?;
+            if r.json {
+                return print_json(&l);
+            }
+            let mut o = String::new();
+            for m in &l.models {
+                o.push_str(&format!("{}\n", m.name));
+                for v in &m.versions {
+                    o.push_str(&format!(
+                        "  {} {}  {}  fit {} .. {}  {:?}{}\n",
+                        if v.promoted { "*" } else { " " },
+                        v.model_id,
+                        v.created,
+                        v.fit_window[0],
+                        v.fit_window[1],
+                        v.source,
+                        v.gate.map(|g| format!(", gate {g:?}")).unwrap_or_default()
+                    ));
+                }
+            }
+            if l.models.is_empty() {
+                o.push_str("no models\n");
+            }
+            print(&o)
+        }
+        ModelsCmd::Show(a) => {
+            let v = registry::show(&a.registry.registry, &a.name, a.id.as_deref())
+                .map_err(Error::from)?;
+            if a.registry.json {
+                return print_json(&v);
+            }
+            let path = a
+                .registry
+                .registry
+                .join(&a.name)
+                .join("versions")
+                .join(&v.model_id);
+            let m = load(&path.join("model.json"))?;
+            print(&format!(
+                "{} {}{} — added {}, {:?}{}\n",
+                v.name,
+                v.model_id,
+                if v.promoted { " (promoted)" } else { "" },
+                v.created,
+                v.source,
+                v.gate.map(|g| format!(", gate {g:?}")).unwrap_or_default()
+            ))?;
+            print(&report::summary_table(&analysis::summarize(&m)))
+        }
+        ModelsCmd::Add(a) => {
+            let path = if a.model.is_dir() {
+                a.model.join("model.json")
+            } else {
+                a.model.clone()
+            };
+            let m = load(&path)?;
+            let name = a.name.unwrap_or_else(|| m.spec.name.clone());
+            let reg = &a.registry.registry;
+            let mut v =
+                registry::add(reg, &name, &m, registry::Source::Fit, None).map_err(Error::from)?;
+            if a.promote {
+                v = registry::promote(reg, &name, &v.model_id).map_err(Error::from)?;
+            }
+            if a.registry.json {
+                return print_json(&v);
+            }
+            print(&format!(
+                "added {} {}{}\n",
+                name,
+                v.model_id,
+                if v.promoted { " (promoted)" } else { "" }
+            ))
+        }
+        ModelsCmd::Promote(a) => {
+            let v = registry::promote(&a.registry.registry, &a.name, &a.id).map_err(Error::from)?;
+            log_result(
+                serde_json::json!({"command": "promote", "name": a.name, "model_id": v.model_id}),
+            );
+            if a.registry.json {
+                return print_json(&v);
+            }
+            print(&format!("promoted {} {}\n", a.name, v.model_id))
+        }
+    }
 }
 
 pub fn decompose(a: DecomposeArgs) -> anyhow::Result<()> {
@@ -523,6 +687,29 @@ pub fn recovery(a: RecoveryArgs) -> anyhow::Result<()> {
         .as_ref()
         .is_some_and(|f| f.method == mixcast::spec::FitMethod::Bayes);
     let draws = a.draws.unwrap_or(if bayes { 1000 } else { 200 });
+    if a.refresh {
+        use mixcast::refresh::study::{run_refresh_study, RefreshStudyConfig};
+        let cfg = RefreshStudyConfig {
+            configs: a.seeds as usize,
+            noise: a.noise,
+            new_weeks: a.new_weeks,
+            factor: a.factor,
+            draws,
+            thresholds: mixcast::refresh::RefreshSpec {
+                freedom: a
+                    .freedom
+                    .unwrap_or(mixcast::refresh::RefreshSpec::default().freedom),
+                ..Default::default()
+            },
+            pick: if a.random_channel {
+                mixcast::refresh::study::Pick::Random
+            } else {
+                mixcast::refresh::study::Pick::Largest
+            },
+            ..Default::default()
+        };
+        return print_json(&run_refresh_study(&cfg)?);
+    }
     if a.combination {
         let cfg = mixcast::recovery::CombinationStudyConfig {
             noise: a.noise,

@@ -24,6 +24,9 @@ pub use output::UsageError;
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
+    /// Progress, warning and result lines on stderr as text or as JSON lines (for jobs).
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: LogFormat,
 }
 
 /// Output format of `decompose`.
@@ -64,6 +67,16 @@ enum Cmd {
     SimulateJoint(SimulateJointArgs),
     /// Simulate journeys with known incremental channel effects.
     SimulateJourneys(SimulateJourneysArgs),
+    /// Score a model on periods it never saw, with their actual spend and controls, and
+    /// say which channels the forecast errors point at.
+    Backtest(BacktestArgs),
+    /// Refit a spec on new data, compare with the previous model (ROI, effect shifts on
+    /// the new periods, forecast accuracy, decomposition, recommendation) and gate:
+    /// exit 0 within the thresholds, 3 on drift.
+    Refresh(RefreshArgs),
+    /// The model registry: content-hashed versions, one promoted per model.
+    #[command(subcommand)]
+    Models(ModelsCmd),
     /// Rolling-origin cross-validation of a spec: refit on expanding windows and score
     /// each next-horizon forecast (compare specs on out-of-sample accuracy).
     Validate(ValidateArgs),
@@ -80,6 +93,19 @@ pub struct FitArgs {
     /// Output folder.
     #[arg(long)]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub fit: FitFlags,
+    /// Print the summary as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress output.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// How to fit: the flags `fit` and `refresh` share.
+#[derive(Args)]
+pub struct FitFlags {
     /// Hold out the last N periods and report out-of-sample error on them.
     #[arg(long, default_value_t = 0)]
     pub holdout_weeks: usize,
@@ -112,12 +138,155 @@ pub struct FitArgs {
     /// window.
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Print the summary as JSON instead of a table.
+}
+
+impl FitFlags {
+    /// The library's fit options (paths made absolute, as the spec's folder is not the
+    /// working directory).
+    pub fn options(self) -> mixcast::FitOptions {
+        let abs = |p: PathBuf| std::path::absolute(&p).unwrap_or(p);
+        mixcast::FitOptions {
+            holdout: self.holdout_weeks,
+            seed: self.seed,
+            draws: self.draws,
+            experiments: self.experiments,
+            attribution_prior: self.attribution_prior,
+            data: self.data.map(abs),
+            method: self.method.map(Into::into),
+            chains: self.chains,
+            warmup: self.warmup,
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct BacktestArgs {
+    /// Fitted model (model.json).
+    pub model: PathBuf,
+    /// Data CSV with the model's columns, holding periods after the model's data.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Print the backtest document as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct RefreshArgs {
+    /// Model spec (TOML) to refit.
+    pub spec: PathBuf,
+    /// The previous model (model.json) to compare with.
+    #[arg(long)]
+    pub previous: PathBuf,
+    /// Output folder: the new model's artifacts and drift.json.
+    #[arg(long)]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub fit: FitFlags,
+    /// Centre each paid channel's ROI prior on the previous model's ROI (see --freedom).
+    #[arg(long)]
+    pub warm_start: bool,
+    /// Warm-start prior sd as a multiple of the previous posterior sd (default 1).
+    #[arg(long)]
+    pub freedom: Option<f64>,
+    /// ROI drift threshold: |ln(new/old)| ≥ ln(1 + X), intervals disjoint (default 0.5).
+    #[arg(long)]
+    pub roi_change: Option<f64>,
+    /// Effect-shift threshold on the new periods: |ln(1 + δ)| ≥ ln(1 + X) (default 0.5).
+    #[arg(long)]
+    pub effect_change: Option<f64>,
+    /// Evidence needed for an effect shift, |δ| / se (default 3).
+    #[arg(long)]
+    pub effect_z: Option<f64>,
+    /// Forecast drift: backtest MAPE above this multiple of the in-sample MAPE (default
+    /// 2; 0 = off).
+    #[arg(long)]
+    pub forecast_mape_ratio: Option<f64>,
+    /// Gate on the recommendation: share of the budget moving between channels (0..1;
+    /// default: reported only).
+    #[arg(long)]
+    pub allocation_shift: Option<f64>,
+    /// Periods of budget the recommendation check allocates (default 13).
+    #[arg(long)]
+    pub horizon: Option<usize>,
+    /// Registry folder: add the new version, and promote it when the gate passes.
+    #[arg(long)]
+    pub registry: Option<PathBuf>,
+    /// Model name in the registry (default: the spec's name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Print drift.json instead of a table.
     #[arg(long)]
     pub json: bool,
     /// No progress output.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// `mixcast models …`: the registry.
+#[derive(Subcommand)]
+pub enum ModelsCmd {
+    /// Every model and version, the promoted one marked.
+    List(RegistryArgs),
+    /// One version (default: the promoted one) with its summary.
+    Show(ModelsShowArgs),
+    /// Add a fit's output folder (model.json and artifacts) as a version.
+    Add(ModelsAddArgs),
+    /// Promote a version: `serve --models REGISTRY` serves it from then on.
+    Promote(ModelsPromoteArgs),
+}
+
+#[derive(Args)]
+pub struct RegistryArgs {
+    /// Registry folder.
+    #[arg(long)]
+    pub registry: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct ModelsShowArgs {
+    /// Model name.
+    pub name: String,
+    /// Version id or a unique prefix (default: the promoted version).
+    pub id: Option<String>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Args)]
+pub struct ModelsAddArgs {
+    /// A model.json, or a folder holding one (e.g. `fit --out` output).
+    pub model: PathBuf,
+    /// Model name (default: the spec's name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Promote it right away.
+    #[arg(long)]
+    pub promote: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Args)]
+pub struct ModelsPromoteArgs {
+    /// Model name.
+    pub name: String,
+    /// Version id or a unique prefix.
+    pub id: String,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// `--log-format`.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human lines (and a bar on a terminal).
+    Text,
+    /// One JSON object per line on stderr: progress, warnings, results, errors.
+    Json,
 }
 
 /// `fit --method`.
@@ -548,6 +717,23 @@ pub struct RecoveryArgs {
     /// with two lift tests) scored on the digital channels' ROI.
     #[arg(long, conflicts_with_all = ["allocation", "calibration"])]
     pub combination: bool,
+    /// Run the refresh-gate study instead: per broad configuration, a model of 156
+    /// weeks refreshed on `--new-weeks` more from the same truth, and with one channel's
+    /// effect ×`--factor` in them; cold and warm-started (seeds 0..N).
+    #[arg(long, conflicts_with_all = ["allocation", "calibration", "combination"])]
+    pub refresh: bool,
+    /// Weeks added by each refresh (refresh study).
+    #[arg(long, default_value_t = 26)]
+    pub new_weeks: usize,
+    /// Effect multiplier of the changed channel (refresh study).
+    #[arg(long, default_value_t = 2.0)]
+    pub factor: f64,
+    /// Change a random channel instead of the largest (refresh study).
+    #[arg(long)]
+    pub random_channel: bool,
+    /// Warm-start freedom (refresh study; default: the `[refresh]` default).
+    #[arg(long)]
+    pub freedom: Option<f64>,
     /// Journeys per seed (combination study).
     #[arg(long, default_value_t = 1_000_000)]
     pub journeys: usize,
@@ -602,25 +788,30 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code as u8);
         }
     };
+    progress::set_json_logs(cli.log_format == LogFormat::Json);
+    let done = |r: anyhow::Result<()>| r.map(|()| 0u8);
     let result = match cli.cmd {
-        Cmd::Fit(a) => commands::fit(a),
-        Cmd::Decompose(a) => commands::decompose(a),
-        Cmd::Scenario(a) => commands::scenario(a),
-        Cmd::Optimize(a) => commands::optimize(a),
-        Cmd::Curves(a) => commands::curves(a),
-        Cmd::Report(a) => commands::report(a),
-        Cmd::Serve(a) => commands::serve(a),
-        Cmd::Simulate(a) => commands::simulate(a),
-        Cmd::Attribute(a) => commands::attribute(a),
-        Cmd::Combine(a) => commands::combine(a),
-        Cmd::SimulateJoint(a) => commands::simulate_joint(a),
-        Cmd::SimulateJourneys(a) => commands::simulate_journeys(a),
-        Cmd::Validate(a) => commands::validate(a),
-        Cmd::Recovery(a) => commands::recovery(a),
-        Cmd::Demo(a) => commands::demo(a),
+        Cmd::Refresh(a) => commands::refresh(a),
+        Cmd::Backtest(a) => done(commands::backtest(a)),
+        Cmd::Models(c) => done(commands::models(c)),
+        Cmd::Fit(a) => done(commands::fit(a)),
+        Cmd::Decompose(a) => done(commands::decompose(a)),
+        Cmd::Scenario(a) => done(commands::scenario(a)),
+        Cmd::Optimize(a) => done(commands::optimize(a)),
+        Cmd::Curves(a) => done(commands::curves(a)),
+        Cmd::Report(a) => done(commands::report(a)),
+        Cmd::Serve(a) => done(commands::serve(a)),
+        Cmd::Simulate(a) => done(commands::simulate(a)),
+        Cmd::Attribute(a) => done(commands::attribute(a)),
+        Cmd::Combine(a) => done(commands::combine(a)),
+        Cmd::SimulateJoint(a) => done(commands::simulate_joint(a)),
+        Cmd::SimulateJourneys(a) => done(commands::simulate_journeys(a)),
+        Cmd::Validate(a) => done(commands::validate(a)),
+        Cmd::Recovery(a) => done(commands::recovery(a)),
+        Cmd::Demo(a) => done(commands::demo(a)),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(e) => ExitCode::from(output::report(&e, json)),
     }
 }

@@ -81,7 +81,16 @@ pub fn report(e: &anyhow::Error, json: bool) -> u8 {
     if e.downcast_ref::<ClosedPipe>().is_some() {
         return 0;
     }
-    eprintln!("error: {}", message(e));
+    if super::progress::json_logs() {
+        let (code, kind, culprit) = classify(e);
+        super::progress::log_json(
+            "error",
+            "error",
+            serde_json::json!({"kind": kind, "message": message(e), "culprit": culprit, "exit_code": code}),
+        );
+    } else {
+        eprintln!("error: {}", message(e));
+    }
     if json {
         report_json_only(e);
     }

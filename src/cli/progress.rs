@@ -1,14 +1,43 @@
-//! Renders library events: a progress bar on a terminal, plain lines otherwise, nothing
-//! when quiet.
+//! Renders library events: a progress bar on a terminal, plain lines otherwise, JSON
+//! lines under `--log-format json`, nothing when quiet.
 
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mixcast::observe::{Event, Observer};
 
+static JSON_LOGS: AtomicBool = AtomicBool::new(false);
+
+/// Switch stderr to JSON lines (`--log-format json`).
+pub fn set_json_logs(on: bool) {
+    JSON_LOGS.store(on, Ordering::Relaxed);
+}
+
+/// Whether stderr carries JSON lines.
+pub fn json_logs() -> bool {
+    JSON_LOGS.load(Ordering::Relaxed)
+}
+
+/// One JSON log line on stderr: `{"ts": unix seconds, "level", "event", …fields}`.
+pub fn log_json(level: &str, event: &str, fields: serde_json::Value) {
+    let ts = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    let mut line =
+        serde_json::json!({"ts": (ts * 1e3).round() / 1e3, "level": level, "event": event});
+    if let (Some(m), serde_json::Value::Object(f)) = (line.as_object_mut(), fields) {
+        m.extend(f);
+    }
+    eprintln!("{line}");
+}
+
 /// How progress reaches the user.
 pub enum Progress {
+    /// JSON lines on stderr (`--log-format json`); progress every 10%.
+    Json(Mutex<usize>),
     /// Nothing at all (`--quiet`).
     Quiet,
     /// Stage and warning lines on stderr, no bars (not a terminal, or JSON logs).
@@ -22,6 +51,8 @@ impl Progress {
     pub fn new(quiet: bool) -> Progress {
         if quiet {
             Progress::Quiet
+        } else if json_logs() {
+            Progress::Json(Mutex::new(usize::MAX))
         } else if std::io::stderr().is_terminal() {
             Progress::Bar(Mutex::new(None))
         } else {
@@ -34,6 +65,24 @@ impl Observer for Progress {
     fn event(&self, e: Event<'_>) {
         match (self, e) {
             (Progress::Quiet, _) => {}
+            (Progress::Json(_), Event::Stage(s)) => {
+                log_json("info", "stage", serde_json::json!({"message": s}))
+            }
+            (Progress::Json(_), Event::Warning(w)) => {
+                log_json("warn", "warning", serde_json::json!({"message": w}))
+            }
+            (Progress::Json(last), Event::Progress { task, done, total }) => {
+                let decile = (done * 10).checked_div(total).unwrap_or(10);
+                let mut g = last.lock().unwrap_or_else(|e| e.into_inner());
+                if *g != decile {
+                    *g = decile;
+                    log_json(
+                        "info",
+                        "progress",
+                        serde_json::json!({"task": task, "done": done, "total": total}),
+                    );
+                }
+            }
             (_, Event::Stage(s)) => eprintln!("{s}"),
             (_, Event::Warning(w)) => eprintln!("warning: {w}"),
             (Progress::Plain, Event::Progress { .. }) => {}

@@ -470,3 +470,150 @@ pub fn crossval_table(cv: &crate::crossval::CrossValidation) -> String {
     }
     o
 }
+
+/// A backtest as text: accuracy, then what the residuals say per channel.
+pub fn backtest_table(b: &crate::backtest::Backtest) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "backtest of {} on {} .. {} ({} periods, {} after its data)",
+        b.model.model_id, b.first, b.last, b.periods, b.new_periods
+    );
+    let _ = writeln!(
+        o,
+        "MAPE {:.2}% (in-sample {:.2}%), bias {:+.2}%, {:.0}% of periods inside the {:.0}% predictive interval",
+        100.0 * b.mape,
+        100.0 * b.fit_mape,
+        100.0 * b.bias,
+        100.0 * b.coverage,
+        100.0 * b.interval
+    );
+    let _ = writeln!(
+        o,
+        "total KPI {} actual, {} forecast [{}, {}]; baseline shift {:+.1}%",
+        money(b.total_actual),
+        money(b.total_forecast),
+        money(b.total_forecast_interval[0]),
+        money(b.total_forecast_interval[1]),
+        100.0 * b.baseline_shift
+    );
+    let _ = writeln!(
+        o,
+        "{:<20} {:>10} {:>12} {:>14} {:>6}",
+        "channel", "spend", "forecast", "effect shift", "z"
+    );
+    for c in &b.channels {
+        let _ = writeln!(
+            o,
+            "{:<20} {:>10} {:>12} {:>13.0}% {:>6.1}",
+            c.name,
+            c.spend.map(money).unwrap_or_else(|| "—".into()),
+            money(c.contribution),
+            100.0 * c.shift,
+            c.z
+        );
+    }
+    for w in &b.warnings {
+        let _ = writeln!(o, "warning: {w}");
+    }
+    o
+}
+
+/// A refresh's drift document as text: per channel ROI then and now, effect shift and
+/// flags, then the backtest, decomposition and recommendation checks and the verdict.
+pub fn drift_table(d: &crate::refresh::Drift) -> String {
+    use crate::refresh::Status;
+    let mut o = String::new();
+    let _ = writeln!(o, "refresh {} → {}", d.previous.model_id, d.new.model_id);
+    let _ = writeln!(
+        o,
+        "{:<20} {:>22} {:>22} {:>8} {:>14} {:>6}  flags",
+        "channel", "previous ROI", "new ROI", "change", "effect shift", "z"
+    );
+    let roi = |s: &Option<crate::refresh::Side>| match s {
+        Some(crate::refresh::Side {
+            roi: Some(r),
+            roi_interval: Some([lo, hi]),
+            ..
+        }) => format!("{} [{}, {}]", sig(*r), sig(*lo), sig(*hi)),
+        Some(_) => "organic".into(),
+        None => "absent".into(),
+    };
+    for c in &d.channels {
+        let flags: Vec<&str> = c
+            .flags
+            .iter()
+            .map(|f| match f {
+                crate::refresh::Check::Roi => "roi",
+                crate::refresh::Check::Effect => "effect",
+                crate::refresh::Check::Forecast => "forecast",
+                crate::refresh::Check::Recommendation => "recommendation",
+            })
+            .collect();
+        let _ = writeln!(
+            o,
+            "{:<20} {:>22} {:>22} {:>8} {:>14} {:>6}  {}",
+            c.name,
+            roi(&c.previous),
+            roi(&c.new),
+            c.roi_change
+                .map(|r| format!("{:+.0}%", 100.0 * r))
+                .unwrap_or_else(|| "—".into()),
+            c.effect_shift
+                .as_ref()
+                .map(|e| format!("{:+.0}%", 100.0 * e.shift))
+                .unwrap_or_else(|| "—".into()),
+            c.effect_shift
+                .as_ref()
+                .map(|e| format!("{:.1}", e.z))
+                .unwrap_or_else(|| "—".into()),
+            flags.join(",")
+        );
+    }
+    if let Some(b) = &d.backtest {
+        let _ = writeln!(
+            o,
+            "previous model on the {} new periods: MAPE {:.2}% (in-sample {:.2}%), bias {:+.2}%, coverage {:.0}%",
+            b.new_periods,
+            100.0 * b.mape,
+            100.0 * b.fit_mape,
+            100.0 * b.bias,
+            100.0 * b.coverage
+        );
+    }
+    if let Some(s) = &d.decomposition {
+        let _ = writeln!(
+            o,
+            "shared periods {} .. {}: media share {:.1}% → {:.1}%, decomposition stability {:.0}%",
+            s.first,
+            s.last,
+            100.0 * s.previous_media_share,
+            100.0 * s.new_media_share,
+            100.0 * s.stability
+        );
+    }
+    if let Some(r) = &d.recommendation {
+        let _ = writeln!(
+            o,
+            "recommendation for {} over {} periods: {:.0}% of the budget moves between channels",
+            money(r.budget),
+            r.horizon,
+            100.0 * r.allocation_shift
+        );
+    }
+    for w in &d.warnings {
+        let _ = writeln!(o, "warning: {w}");
+    }
+    match d.status {
+        Status::Pass => {
+            let _ = writeln!(o, "gate: pass");
+        }
+        Status::Drift => {
+            let _ = writeln!(o, "gate: DRIFT");
+            for r in &d.reasons {
+                let _ = writeln!(o, "  - {}", r.message);
+            }
+        }
+    }
+    o
+}

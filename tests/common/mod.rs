@@ -51,3 +51,18 @@ pub fn simulate_and_fit(dir: &std::path::Path, sim_args: &[&str], draws: &str) -
     ]));
     format!("{out}/model.json")
 }
+
+/// The shipped JSON Schema `schemas/<name>.schema.json`.
+pub fn schema(name: &str) -> jsonschema::Validator {
+    let path = format!("{}/schemas/{name}.schema.json", env!("CARGO_MANIFEST_DIR"));
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    jsonschema::validator_for(&s).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Assert `doc` validates against `schemas/<name>.schema.json`.
+pub fn valid(name: &str, doc: &serde_json::Value) {
+    let v = schema(name);
+    let errors: Vec<String> = v.iter_errors(doc).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{name}: {errors:?}");
+}
