@@ -148,13 +148,18 @@ pub struct Scoring {
     pub warnings: Vec<String>,
 }
 
-/// Read `path` with the model's spec (window opened, relative paths resolved next to
-/// `base`), and extend the model's data with it.
-pub fn score_file(model: &Model, path: &Path, base: &Path) -> Result<Scoring, BacktestError> {
+/// Read `path` with the model's spec (window opened up to `end`, relative paths resolved
+/// next to `base`), and extend the model's data with it.
+pub fn score_file(
+    model: &Model,
+    path: &Path,
+    base: &Path,
+    end: Option<chrono::NaiveDate>,
+) -> Result<Scoring, BacktestError> {
     let mut spec = model.spec.clone();
     spec.data.path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     spec.data.start = None;
-    spec.data.end = None;
+    spec.data.end = end;
     let load = |e: crate::Error| BacktestError::Load(Box::new(e));
     let vs = ValidSpec::from_spec(spec, base).map_err(|e| load(e.into()))?;
     let new = crate::load_dataset(&vs).map_err(|e| load(e.into()))?;
@@ -477,7 +482,7 @@ fn baseline_shift(s: &Scoring) -> f64 {
 
 /// Score `model` on the periods of `path` it never saw (see the module documentation).
 pub fn backtest(model: &Model, path: &Path, base: &Path) -> Result<Backtest, BacktestError> {
-    let s = score_file(model, path, base)?;
+    let s = score_file(model, path, base, None)?;
     Ok(document(model, &s, path))
 }
 

@@ -16,7 +16,7 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
-use super::rows::{compact_time, journey_key, part_of, Ev, LocalEvents, PARTS};
+use super::rows::{compact_time, journey_key, part_of, Conv, Ev, LocalEvents, PARTS};
 pub use super::rows::{parse_timestamp, parse_timestamp_bytes};
 use super::table::{bytes_field, field, parse_stream, ReadOptions, TableBuilder, Touchpoint};
 use super::{AttributionError, Model, PathTable};
@@ -44,7 +44,7 @@ impl Default for JourneyOptions {
 
 /// Per-range conversions by partition.
 struct LocalConversions {
-    parts: Vec<Vec<(u64, i32, f64)>>,
+    parts: Vec<Vec<Conv>>,
 }
 
 impl Default for LocalConversions {
@@ -63,12 +63,29 @@ struct Walked {
     journeys: f64,
 }
 
-/// Build journeys from events and conversions files.
-pub fn read_events(
+/// Touches and conversions read from their files, partitioned by journey: what
+/// [`read_events`] walks into paths and what the fraud signals are computed from.
+pub(crate) struct Touches {
+    /// Channel, campaign and touchpoint names (no paths yet).
+    pub(crate) b: TableBuilder,
+    /// Whether the events had a cost column.
+    pub(crate) has_cost: bool,
+    /// Cost per touchpoint.
+    pub(crate) costs: Vec<f64>,
+    /// Events by partition (pieces per parse range; touchpoints are global ids).
+    pub(crate) ev_parts: Vec<Vec<Vec<Ev>>>,
+    /// Conversions `(journey key, time, value)` by partition.
+    pub(crate) conv_parts: Vec<Vec<Vec<Conv>>>,
+    /// Rows skipped under `--skip-bad-rows`.
+    pub(crate) skipped: usize,
+}
+
+/// Read events and conversions (CSV, or Parquet events) into [`Touches`].
+pub(crate) fn read_touches(
     events: &Path,
     conversions: &Path,
     opts: JourneyOptions,
-) -> Result<PathTable, AttributionError> {
+) -> Result<Touches, AttributionError> {
     let is_parquet = events
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
@@ -200,7 +217,7 @@ pub fn read_events(
             Ok(None::<()>)
         },
     )?;
-    let mut conv_parts: Vec<Vec<Vec<(u64, i32, f64)>>> = (0..PARTS).map(|_| Vec::new()).collect();
+    let mut conv_parts: Vec<Vec<Vec<Conv>>> = (0..PARTS).map(|_| Vec::new()).collect();
     for (_, local, sk) in conv_parsed {
         skipped += sk;
         for (p, v) in local.parts.into_iter().enumerate() {
@@ -208,6 +225,46 @@ pub fn read_events(
         }
     }
 
+    Ok(Touches {
+        b,
+        has_cost,
+        costs,
+        ev_parts,
+        conv_parts,
+        skipped,
+    })
+}
+
+/// One partition's events sorted by (journey, time, touchpoint) and its conversions by
+/// (journey, time, value).
+pub(crate) fn sorted_partition(
+    pieces: Vec<Vec<Ev>>,
+    conv_pieces: Vec<Vec<Conv>>,
+) -> (Vec<Ev>, Vec<Conv>) {
+    let mut evs: Vec<Ev> = Vec::with_capacity(pieces.iter().map(|v| v.len()).sum());
+    for v in pieces {
+        evs.extend_from_slice(&v);
+    }
+    evs.sort_unstable_by_key(|e| (e.jid, e.ts, e.tp));
+    let mut convs: Vec<Conv> = conv_pieces.concat();
+    convs.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)).then(a.2.total_cmp(&b.2)));
+    (evs, convs)
+}
+
+/// Build journeys from events and conversions files.
+pub fn read_events(
+    events: &Path,
+    conversions: &Path,
+    opts: JourneyOptions,
+) -> Result<PathTable, AttributionError> {
+    let Touches {
+        mut b,
+        has_cost,
+        costs,
+        ev_parts,
+        conv_parts,
+        skipped,
+    } = read_touches(events, conversions, opts)?;
     let lookback = (opts.lookback_days * 86400.0) as i64;
     let ntp = b.table.touchpoints.len();
     let hl = opts.half_life_days * 86400.0;
@@ -223,13 +280,7 @@ pub fn read_events(
                 unattributed: (0.0, 0.0),
                 journeys: 0.0,
             };
-            let mut evs: Vec<Ev> = Vec::with_capacity(pieces.iter().map(|v| v.len()).sum());
-            for v in pieces {
-                evs.extend_from_slice(&v);
-            }
-            evs.sort_unstable_by_key(|e| (e.jid, e.ts, e.tp));
-            let mut convs: Vec<(u64, i32, f64)> = conv_pieces.concat();
-            convs.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)).then(a.2.total_cmp(&b.2)));
+            let (evs, convs) = sorted_partition(pieces, conv_pieces);
             walk(&evs, &convs, lookback, hl, &mut l);
             l
         })
@@ -263,7 +314,7 @@ pub fn read_events(
 }
 
 /// Walk journeys sorted by (journey, time) against their sorted conversions.
-fn walk(evs: &[Ev], convs: &[(u64, i32, f64)], lookback: i64, half_life: f64, l: &mut Walked) {
+fn walk(evs: &[Ev], convs: &[Conv], lookback: i64, half_life: f64, l: &mut Walked) {
     let (mut i, mut ci) = (0usize, 0usize);
     let mut toks: Vec<u32> = Vec::new();
     let mut ages: Vec<f64> = Vec::new();

@@ -12,6 +12,7 @@
 //! what the MMM combination needs as a calibration input.
 
 pub mod events;
+pub mod fraud;
 pub mod markov;
 pub mod parquet;
 pub(crate) mod rows;

@@ -15,6 +15,9 @@ pub(crate) struct Ev {
     pub(crate) tp: u32,
 }
 
+/// A conversion: journey key, time (as [`Ev::ts`]) and value.
+pub(crate) type Conv = (u64, i32, f64);
+
 /// Seconds from the Unix epoch to 2000-01-01 UTC.
 const EPOCH_2000: i64 = 946_684_800;
 

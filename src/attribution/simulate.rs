@@ -490,3 +490,158 @@ pub fn write_random_paths(path: &Path, n: usize, seed: u64) -> std::io::Result<(
     }
     out.flush()
 }
+
+/// Fraud patterns added to a simulated journey set by [`inject_fraud`]; every share is
+/// of the existing journeys or conversions.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FraudConfig {
+    /// Seed.
+    pub seed: u64,
+    /// Cookie stuffing: channel `partner` gets a touch 3–40 s before this share of
+    /// conversions (and nowhere else). It has no effect.
+    pub stuffing: f64,
+    /// Click bursts: channel `burst` gets 3–8 touches 1–20 s apart in this share of
+    /// journeys, at a random time inside them. No effect.
+    pub bursts: f64,
+    /// Click farm: campaign `display_farm` of channel `display` touches this many fake
+    /// journeys (as a share of the real ones), 1–3 touches each, none converting.
+    pub farm: f64,
+    /// An honest zero-effect channel `noise` touches this share of journeys at a random
+    /// time inside them (must not be flagged).
+    pub noise: f64,
+}
+
+impl FraudConfig {
+    /// The patterns of the journey-intelligence issue: 15% stuffing, 3% bursts, a farm
+    /// of 5% fake journeys, 10% honest noise.
+    pub fn standard(seed: u64) -> Self {
+        FraudConfig {
+            seed,
+            stuffing: 0.15,
+            bursts: 0.03,
+            farm: 0.05,
+            noise: 0.10,
+        }
+    }
+}
+
+/// What [`inject_fraud`] added: `(channel, campaign, pattern)` of each fraudulent unit,
+/// and the honest zero-effect channels.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FraudTruth {
+    /// Settings.
+    pub config: FraudConfig,
+    /// Fraudulent units: channel, campaign (null: the whole channel), pattern.
+    pub fraudulent: Vec<(String, Option<String>, String)>,
+    /// Honest channels with no effect.
+    pub honest_zero_effect: Vec<String>,
+    /// Touches added.
+    pub touches_added: usize,
+}
+
+/// Append fraud patterns to `dir/events.csv` (written by [`simulate_journeys`]) and
+/// write `dir/fraud_truth.json`. Conversions are unchanged: no injected touch has an
+/// effect.
+pub fn inject_fraud(dir: &Path, cfg: &FraudConfig) -> std::io::Result<FraudTruth> {
+    use std::io::BufRead;
+    let mut rng = StdRng::seed_from_u64(cfg.seed ^ 0xF4A0_D000);
+    let mut add: Vec<u8> = Vec::new();
+    let mut added = 0usize;
+    let conv = std::io::BufReader::new(std::fs::File::open(dir.join("conversions.csv"))?);
+    for line in conv.lines().skip(1) {
+        let line = line?;
+        let mut f = line.split(',');
+        let (Some(j), Some(ts)) = (f.next(), f.next().and_then(|t| t.parse::<i64>().ok())) else {
+            continue;
+        };
+        if rng.random::<f64>() < cfg.stuffing {
+            let _ = writeln!(
+                add,
+                "{j},{},partner,partner_a,0.500",
+                ts - rng.random_range(3..=40)
+            );
+            added += 1;
+        }
+    }
+    // Journeys are written contiguously: track each one's first and last touch.
+    let events = std::io::BufReader::new(std::fs::File::open(dir.join("events.csv"))?);
+    let mut cur: Option<(String, i64, i64)> = None;
+    let mut journeys = 0usize;
+    let flush = |j: &(String, i64, i64), rng: &mut StdRng, add: &mut Vec<u8>, added: &mut usize| {
+        let (id, first, last) = j;
+        let at = |rng: &mut StdRng| first + rng.random_range(0..=(last - first).max(1));
+        if rng.random::<f64>() < cfg.noise {
+            let _ = writeln!(add, "{id},{},noise,noise_a,0.100", at(rng));
+            *added += 1;
+        }
+        if rng.random::<f64>() < cfg.bursts {
+            let mut ts = at(rng);
+            for _ in 0..rng.random_range(3..=8) {
+                let _ = writeln!(add, "{id},{ts},burst,burst_a,0.050");
+                *added += 1;
+                ts += rng.random_range(1..=20);
+            }
+        }
+    };
+    for line in events.lines().skip(1) {
+        let line = line?;
+        let mut f = line.split(',');
+        let (Some(j), Some(ts)) = (f.next(), f.next().and_then(|t| t.parse::<i64>().ok())) else {
+            continue;
+        };
+        match &mut cur {
+            Some((id, _, last)) if id == j => *last = ts,
+            _ => {
+                if let Some(prev) = cur.take() {
+                    flush(&prev, &mut rng, &mut add, &mut added);
+                }
+                journeys += 1;
+                cur = Some((j.to_string(), ts, ts));
+            }
+        }
+    }
+    if let Some(prev) = cur.take() {
+        flush(&prev, &mut rng, &mut add, &mut added);
+    }
+    let t0: i64 = 1_704_067_200;
+    let fakes = (cfg.farm * journeys as f64).round() as usize;
+    for k in 0..fakes {
+        let mut ts = t0 + rng.random_range(0..60 * 86400);
+        for _ in 0..rng.random_range(1..=3) {
+            let _ = writeln!(add, "farm{k},{ts},display,display_farm,0.050");
+            added += 1;
+            ts += rng.random_range(600..86400);
+        }
+    }
+    let mut out = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.join("events.csv"))?;
+    out.write_all(&add)?;
+    out.flush()?;
+    let mut fraudulent = Vec::new();
+    if cfg.stuffing > 0.0 {
+        fraudulent.push(("partner".into(), None, "stuffing".into()));
+    }
+    if cfg.bursts > 0.0 {
+        fraudulent.push(("burst".into(), None, "bursts".into()));
+    }
+    if cfg.farm > 0.0 {
+        fraudulent.push((
+            "display".into(),
+            Some("display_farm".into()),
+            "click_farm".into(),
+        ));
+    }
+    let truth = FraudTruth {
+        config: cfg.clone(),
+        fraudulent,
+        honest_zero_effect: if cfg.noise > 0.0 {
+            vec!["noise".into()]
+        } else {
+            Vec::new()
+        },
+        touches_added: added,
+    };
+    crate::io::write_json(&dir.join("fraud_truth.json"), &truth)?;
+    Ok(truth)
+}

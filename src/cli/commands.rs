@@ -532,7 +532,39 @@ pub fn attribute(a: AttributeArgs) -> anyhow::Result<()> {
     settings.check().map_err(Error::from)?;
     let models = at::Model::parse_list(&a.model, &settings).map_err(Error::from)?;
     let started = std::time::Instant::now();
-    let table = match (&a.events, &a.conversions, &a.paths) {
+    // With --exclude-suspicious, attribute a copy of the events without flagged touches.
+    let cleaned = match (&a.events, &a.conversions, a.exclude_suspicious) {
+        (Some(e), Some(c), true) => {
+            let opts = JourneyOptions {
+                lookback_days: a.lookback_days,
+                half_life_days: settings.half_life,
+                read,
+            };
+            let fr = at::fraud::detect(e, c, opts, false).map_err(Error::from)?;
+            let tmp = tempfile_path(e);
+            let dropped = at::fraud::write_clean_events(e, &fr, &tmp).map_err(Error::from)?;
+            let names: Vec<String> = fr
+                .flags
+                .iter()
+                .map(|f| match &f.campaign {
+                    Some(c) => format!("{}/{c}", f.channel),
+                    None => f.channel.clone(),
+                })
+                .collect();
+            eprintln!(
+                "excluding {dropped} touches of suspicious units: {}",
+                if names.is_empty() {
+                    "none".into()
+                } else {
+                    names.join(", ")
+                }
+            );
+            Some(TempFile(tmp))
+        }
+        _ => None,
+    };
+    let events = cleaned.as_ref().map(|t| &t.0).or(a.events.as_ref());
+    let table = match (events, &a.conversions, &a.paths) {
         (Some(e), Some(c), None) => at::events::read_events(
             e,
             c,
@@ -649,9 +681,14 @@ pub fn simulate_journeys(a: SimulateJourneysArgs) -> anyhow::Result<()> {
     .with_effects(a.baseline, a.effect_scale)
     .map_err(UsageError)?;
     at::simulate::simulate_journeys(&cfg, &a.out).map_err(write_err(&a.out))?;
+    if a.fraud {
+        at::simulate::inject_fraud(&a.out, &at::simulate::FraudConfig::standard(a.seed))
+            .map_err(write_err(&a.out))?;
+    }
     eprintln!(
-        "wrote {}/events.csv, conversions.csv, paths.csv, truth.json",
-        a.out.display()
+        "wrote {}/events.csv, conversions.csv, paths.csv, truth.json{}",
+        a.out.display(),
+        if a.fraud { ", fraud_truth.json" } else { "" }
     );
     Ok(())
 }
@@ -787,4 +824,46 @@ pub fn demo(a: DemoArgs) -> anyhow::Result<()> {
     let rec = planner.optimize(&req).map_err(Error::from)?;
     print("\nreallocating the last 13 weeks' budget over the next 13 weeks:\n")?;
     print(&report::recommendation_table(&rec))
+}
+
+/// A scratch file removed on drop.
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// A scratch path beside `near` (same file system, so large files need no extra space
+/// elsewhere).
+fn tempfile_path(near: &Path) -> PathBuf {
+    let dir = near
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    dir.join(format!(".mixcast-clean-{}.csv", std::process::id()))
+}
+
+pub fn fraud(a: FraudArgs) -> anyhow::Result<()> {
+    let opts = JourneyOptions {
+        lookback_days: a.lookback_days,
+        read: ReadOptions {
+            skip_bad_rows: a.skip_bad_rows,
+        },
+        ..Default::default()
+    };
+    let r = at::fraud::detect(&a.events, &a.conversions, opts, a.all).map_err(Error::from)?;
+    if let Some(out) = &a.clean_events {
+        let n = at::fraud::write_clean_events(&a.events, &r, out).map_err(Error::from)?;
+        eprintln!("wrote {} without {n} flagged touches", out.display());
+    }
+    log_result(serde_json::json!({
+        "command": "fraud",
+        "flagged": r.flags.iter().map(|f| (&f.channel, &f.campaign)).collect::<Vec<_>>(),
+    }));
+    if a.json {
+        return print_json(&r);
+    }
+    print(&report::fraud_table(&r))
 }

@@ -59,6 +59,9 @@ enum Cmd {
     Simulate(SimulateArgs),
     /// Multi-touch attribution over journeys (events + conversions, or aggregated paths).
     Attribute(AttributeArgs),
+    /// Flag suspicious channels and campaigns (cookie stuffing, click bursts, click farms,
+    /// recycled journeys) from touches and conversions.
+    Fraud(FraudArgs),
     /// Reconcile a fitted model with attribution and lift tests: incrementality factors,
     /// agreement, a combined ROI per channel and campaign-level incremental credit.
     Combine(CombineArgs),
@@ -563,6 +566,35 @@ pub struct AttributeArgs {
     /// Seed (Shapley sampling beyond 15 channels in one journey).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Run `fraud` first and attribute without the touches of the flagged channels and
+    /// campaigns (events input only).
+    #[arg(long, requires = "events")]
+    pub exclude_suspicious: bool,
+}
+
+#[derive(Args)]
+pub struct FraudArgs {
+    /// Touch events CSV (`journey_id,timestamp,channel[,campaign][,cost]`) or Parquet.
+    #[arg(long)]
+    pub events: PathBuf,
+    /// Conversions CSV (`journey_id,timestamp,value`).
+    #[arg(long)]
+    pub conversions: PathBuf,
+    /// A touch counts as converting when a conversion follows within this many days.
+    #[arg(long, default_value_t = 30.0)]
+    pub lookback_days: f64,
+    /// List every channel and campaign with its signals, flagged or not.
+    #[arg(long)]
+    pub all: bool,
+    /// Also write the events without the flagged touches to this CSV.
+    #[arg(long)]
+    pub clean_events: Option<PathBuf>,
+    /// Count and skip malformed rows instead of failing.
+    #[arg(long)]
+    pub skip_bad_rows: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args)]
@@ -658,6 +690,11 @@ pub struct SimulateJourneysArgs {
     /// Multiply every channel's effect (stronger effects make the forms differ more).
     #[arg(long, default_value_t = 1.0)]
     pub effect_scale: f64,
+    /// Add fraud patterns: a stuffing channel `partner` (15% of conversions), a click-burst
+    /// channel `burst` (3% of journeys), a click-farm campaign `display_farm` (5% fake
+    /// journeys) and an honest zero-effect channel `noise` (10%); writes fraud_truth.json.
+    #[arg(long)]
+    pub fraud: bool,
 }
 
 /// `simulate-journeys --conversion`.
@@ -804,6 +841,7 @@ pub fn main() -> ExitCode {
         Cmd::Simulate(a) => done(commands::simulate(a)),
         Cmd::Attribute(a) => done(commands::attribute(a)),
         Cmd::Combine(a) => done(commands::combine(a)),
+        Cmd::Fraud(a) => done(commands::fraud(a)),
         Cmd::SimulateJoint(a) => done(commands::simulate_joint(a)),
         Cmd::SimulateJourneys(a) => done(commands::simulate_journeys(a)),
         Cmd::Validate(a) => done(commands::validate(a)),

@@ -334,7 +334,9 @@ pub fn compare(
 ) -> Result<Drift, crate::Error> {
     let mut warnings = Vec::new();
     let new_summary = summarize(new);
-    let scoring = match backtest::score_file(previous, data, base) {
+    // The new periods end where the new model's data ends.
+    let end = new.dataset.dates.last().copied();
+    let scoring = match backtest::score_file(previous, data, base, end) {
         Ok(s) if s.new_periods > 0 => Some(s),
         Ok(_) => {
             warnings.push(

@@ -617,3 +617,49 @@ pub fn drift_table(d: &crate::refresh::Drift) -> String {
     }
     o
 }
+
+/// Suspicious channels and campaigns as text (every unit with `--all`).
+pub fn fraud_table(r: &crate::attribution::fraud::FraudReport) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "{} journeys, {} touches, {} conversions",
+        r.journeys, r.touches, r.conversions
+    );
+    let rows = r.all.as_ref().unwrap_or(&r.flags);
+    if rows.is_empty() {
+        let _ = writeln!(o, "no channel or campaign looks suspicious");
+        return o;
+    }
+    let _ = writeln!(
+        o,
+        "{:<28} {:>6} {:<11} {:>9} {:>9} {:>8} {:>8} {:>8}  examples",
+        "channel / campaign", "score", "pattern", "≤60s", "conv.", "burst", "cr", "dup"
+    );
+    for f in rows {
+        let name = match &f.campaign {
+            Some(c) => format!("{} / {c}", f.channel),
+            None => f.channel.clone(),
+        };
+        let v = |i: usize| {
+            f.signals
+                .get(i)
+                .map(|s| format!("{:.1}%", 100.0 * s.value))
+                .unwrap_or_default()
+        };
+        let _ = writeln!(
+            o,
+            "{:<28} {:>6.2} {:<11} {:>9} {:>9} {:>8} {:>8} {:>8}  {}",
+            name,
+            f.score,
+            f.pattern,
+            v(0),
+            v(1),
+            v(2),
+            v(3),
+            v(4),
+            f.examples.join(" ")
+        );
+    }
+    o
+}
