@@ -8,6 +8,7 @@ pub mod attribution;
 pub mod backtest;
 pub mod calibration;
 pub mod combine;
+pub mod credit;
 pub mod crossval;
 pub mod data;
 pub mod design;
@@ -76,6 +77,9 @@ pub enum Error {
     /// Model registry failure.
     #[error(transparent)]
     Registry(#[from] registry::RegistryError),
+    /// Bad teams or targets file.
+    #[error(transparent)]
+    Credit(#[from] credit::CreditError),
     /// Writing output failed.
     #[error("cannot write {path}: {source}")]
     Write {
@@ -104,6 +108,8 @@ impl Error {
             Error::Backtest(backtest::BacktestError::Load(e)) => e.kind(),
             Error::Backtest(_) => "data",
             Error::Registry(_) => "registry",
+            Error::Credit(credit::CreditError::Request(_)) => "request",
+            Error::Credit(_) => "data",
             Error::Write { .. } => "output",
         }
     }
@@ -175,6 +181,11 @@ impl Error {
             Error::Write { path, .. } => file(path),
             Error::Backtest(backtest::BacktestError::Load(e)) => return e.culprit(),
             Error::Backtest(backtest::BacktestError::Mismatch { path, .. }) => file(path),
+            Error::Credit(credit::CreditError::Io { path, .. }) => file(path),
+            Error::Credit(credit::CreditError::Row {
+                path, row, column, ..
+            }) => format!("{}: row {row}, column {column}", file(path)),
+            Error::Credit(credit::CreditError::Request(_)) => return None,
             Error::Registry(r) => match r {
                 registry::RegistryError::Io { path, .. }
                 | registry::RegistryError::Invalid { path, .. } => file(path),
@@ -208,6 +219,7 @@ impl Error {
             }
             Error::Registry(registry::RegistryError::Artifacts(_)) => false,
             Error::Registry(_) => true,
+            Error::Credit(_) => true,
             Error::Fit(FitError::Numerical(_)) | Error::Write { .. } => false,
         }
     }

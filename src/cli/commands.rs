@@ -867,3 +867,36 @@ pub fn fraud(a: FraudArgs) -> anyhow::Result<()> {
     }
     print(&report::fraud_table(&r))
 }
+
+pub fn credit(a: CreditArgs) -> anyhow::Result<()> {
+    use mixcast::credit::{self as cr, Metric};
+    let report = mixcast::combine::load_attribution(&a.attribution).map_err(Error::from)?;
+    let teams = cr::Teams::read(&a.teams).map_err(Error::from)?;
+    let targets = match &a.targets {
+        Some(p) => cr::read_targets(p).map_err(Error::from)?,
+        None => Default::default(),
+    };
+    let combination = a
+        .combine
+        .as_deref()
+        .map(mixcast::combine::load_combination)
+        .transpose()
+        .map_err(Error::from)?;
+    let metric = match a.metric {
+        MetricArg::Conversions => Metric::Conversions,
+        MetricArg::Value => Metric::Value,
+    };
+    let r = cr::team_credit(
+        &report,
+        a.model.as_deref(),
+        metric,
+        &teams,
+        &targets,
+        combination.as_ref(),
+    )
+    .map_err(Error::from)?;
+    if a.json {
+        return print_json(&r);
+    }
+    print(&report::credit_table(&r))
+}

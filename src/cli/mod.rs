@@ -59,6 +59,9 @@ enum Cmd {
     Simulate(SimulateArgs),
     /// Multi-touch attribution over journeys (events + conversions, or aggregated paths).
     Attribute(AttributeArgs),
+    /// Split attributed (and incremental) credit between teams, with attainment against
+    /// their targets.
+    Credit(CreditArgs),
     /// Flag suspicious channels and campaigns (cookie stuffing, click bursts, click farms,
     /// recycled journeys) from touches and conversions.
     Fraud(FraudArgs),
@@ -573,6 +576,38 @@ pub struct AttributeArgs {
 }
 
 #[derive(Args)]
+pub struct CreditArgs {
+    /// Attribution report (`attribute --json`).
+    #[arg(long)]
+    pub attribution: PathBuf,
+    /// Teams CSV `team,channel[,campaign]`.
+    #[arg(long)]
+    pub teams: PathBuf,
+    /// Targets CSV `team,target` for the period.
+    #[arg(long)]
+    pub targets: Option<PathBuf>,
+    /// A `combine --json` document: adds incremental (MMM-calibrated) credit per team.
+    #[arg(long)]
+    pub combine: Option<PathBuf>,
+    /// Attribution model (default: shapley when present, else the first).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Credit in conversions or value.
+    #[arg(long, value_enum, default_value = "conversions")]
+    pub metric: MetricArg,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `credit --metric`.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum MetricArg {
+    Conversions,
+    Value,
+}
+
+#[derive(Args)]
 pub struct FraudArgs {
     /// Touch events CSV (`journey_id,timestamp,channel[,campaign][,cost]`) or Parquet.
     #[arg(long)]
@@ -842,6 +877,7 @@ pub fn main() -> ExitCode {
         Cmd::Attribute(a) => done(commands::attribute(a)),
         Cmd::Combine(a) => done(commands::combine(a)),
         Cmd::Fraud(a) => done(commands::fraud(a)),
+        Cmd::Credit(a) => done(commands::credit(a)),
         Cmd::SimulateJoint(a) => done(commands::simulate_joint(a)),
         Cmd::SimulateJourneys(a) => done(commands::simulate_journeys(a)),
         Cmd::Validate(a) => done(commands::validate(a)),

@@ -663,3 +663,35 @@ pub fn fraud_table(r: &crate::attribution::fraud::FraudReport) -> String {
     }
     o
 }
+
+/// Team credit as text.
+pub fn credit_table(r: &crate::credit::CreditReport) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "{} credit ({:?}) by team, total {}",
+        r.model,
+        r.metric,
+        sig(r.total)
+    );
+    let _ = writeln!(
+        o,
+        "{:<20} {:>12} {:>7} {:>12} {:>10} {:>11}",
+        "team", "credit", "share", "incremental", "target", "attainment"
+    );
+    for t in &r.teams {
+        let _ = writeln!(
+            o,
+            "{:<20} {:>12} {:>6.1}% {:>12} {:>10} {:>11}",
+            t.team,
+            sig(t.credit),
+            100.0 * t.share,
+            opt(t.incremental),
+            opt(t.target),
+            t.attainment
+                .map(|a| format!("{:.0}%", 100.0 * a))
+                .unwrap_or_else(|| "—".into())
+        );
+    }
+    o
+}
