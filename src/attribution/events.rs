@@ -86,16 +86,32 @@ pub(crate) fn read_touches(
     conversions: &Path,
     opts: JourneyOptions,
 ) -> Result<Touches, AttributionError> {
+    read_touches_by(events, conversions, opts, "campaign")
+}
+
+/// [`read_touches`] with `campaign_column` read into the campaign slot (`journeys --by`
+/// reads a segment column there; CSV events only for any other column).
+pub(crate) fn read_touches_by(
+    events: &Path,
+    conversions: &Path,
+    opts: JourneyOptions,
+    campaign_column: &str,
+) -> Result<Touches, AttributionError> {
     let is_parquet = events
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
+    if is_parquet && campaign_column != "campaign" {
+        return Err(AttributionError::Config(format!(
+            "segmenting by `{campaign_column}` needs CSV events"
+        )));
+    }
     let (has_cost, mut parsed) = if is_parquet {
         super::parquet::read_events_parquet(events, opts.read)?
     } else {
         let (ci, parsed) = parse_stream(
             events,
             &["journey_id", "timestamp", "channel"],
-            &["campaign", "cost"],
+            &[campaign_column, "cost"],
             opts.read,
             |rec, ci, local: &mut LocalEvents| {
                 let bad = |c: &str, v: &[u8], r: &str| {
@@ -141,6 +157,13 @@ pub(crate) fn read_touches(
                 Ok(None::<()>)
             },
         )?;
+        if campaign_column != "campaign" && ci[3].is_none() {
+            return Err(AttributionError::MissingColumn {
+                path: events.to_path_buf(),
+                column: campaign_column.to_string(),
+                available: "journey_id, timestamp, channel and the file's other columns".into(),
+            });
+        }
         (ci[4].is_some(), parsed)
     };
     let mut b = TableBuilder::default();

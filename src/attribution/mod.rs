@@ -13,6 +13,7 @@
 
 pub mod events;
 pub mod fraud;
+pub mod journeys;
 pub mod markov;
 pub mod parquet;
 pub(crate) mod rows;

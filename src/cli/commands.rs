@@ -900,3 +900,18 @@ pub fn credit(a: CreditArgs) -> anyhow::Result<()> {
     }
     print(&report::credit_table(&r))
 }
+
+pub fn journeys(a: JourneysArgs) -> anyhow::Result<()> {
+    let opts = JourneyOptions {
+        read: ReadOptions {
+            skip_bad_rows: a.skip_bad_rows,
+        },
+        ..Default::default()
+    };
+    let r = at::journeys::analyse(&a.events, &a.conversions, a.by.as_deref(), opts)
+        .map_err(Error::from)?;
+    if a.json {
+        return print_json(&r);
+    }
+    print(&report::journeys_table(&r))
+}

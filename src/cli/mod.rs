@@ -59,6 +59,9 @@ enum Cmd {
     Simulate(SimulateArgs),
     /// Multi-touch attribution over journeys (events + conversions, or aggregated paths).
     Attribute(AttributeArgs),
+    /// Paths and friction: top converting and non-converting paths, path lengths, time to
+    /// conversion, the channel transition matrix and drop-off points, by segment.
+    Journeys(JourneysArgs),
     /// Split attributed (and incremental) credit between teams, with attainment against
     /// their targets.
     Credit(CreditArgs),
@@ -576,6 +579,26 @@ pub struct AttributeArgs {
 }
 
 #[derive(Args)]
+pub struct JourneysArgs {
+    /// Touch events (`journey_id,timestamp,channel[,…]`, CSV or Parquet).
+    #[arg(long)]
+    pub events: PathBuf,
+    /// Conversions CSV (`journey_id,timestamp,value`).
+    #[arg(long)]
+    pub conversions: PathBuf,
+    /// Segment by this events column (geo, product, device…): a journey takes its value
+    /// at its first touch (CSV events).
+    #[arg(long)]
+    pub by: Option<String>,
+    /// Count and skip malformed rows instead of failing.
+    #[arg(long)]
+    pub skip_bad_rows: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
 pub struct CreditArgs {
     /// Attribution report (`attribute --json`).
     #[arg(long)]
@@ -878,6 +901,7 @@ pub fn main() -> ExitCode {
         Cmd::Combine(a) => done(commands::combine(a)),
         Cmd::Fraud(a) => done(commands::fraud(a)),
         Cmd::Credit(a) => done(commands::credit(a)),
+        Cmd::Journeys(a) => done(commands::journeys(a)),
         Cmd::SimulateJoint(a) => done(commands::simulate_joint(a)),
         Cmd::SimulateJourneys(a) => done(commands::simulate_journeys(a)),
         Cmd::Validate(a) => done(commands::validate(a)),

@@ -695,3 +695,49 @@ pub fn credit_table(r: &crate::credit::CreditReport) -> String {
     }
     o
 }
+
+/// Paths and friction as text: per segment, conversion rate, top paths, time to
+/// conversion and drop-off.
+pub fn journeys_table(r: &crate::attribution::journeys::JourneysReport) -> String {
+    let mut o = String::new();
+    for s in &r.segments {
+        let label = match (&r.by, &s.segment) {
+            (Some(by), Some(v)) => format!("{by} = {v}"),
+            _ => "all journeys".into(),
+        };
+        let _ = writeln!(
+            o,
+            "{label}: {} journeys, {} converting ({:.2}%)",
+            s.journeys,
+            s.converting,
+            100.0 * s.conversion_rate
+        );
+        if let Some(q) = s.time_to_conversion.quantiles_days {
+            let _ = writeln!(
+                o,
+                "  time to conversion (days): p10 {:.2}, p25 {:.2}, median {:.2}, p75 {:.2}, p90 {:.2}",
+                q[0], q[1], q[2], q[3], q[4]
+            );
+        }
+        let _ = writeln!(o, "  top converting paths:");
+        for p in s.top_converting_paths.iter().take(5) {
+            let _ = writeln!(o, "    {:>9}  {}", p.journeys, p.path);
+        }
+        let _ = writeln!(o, "  top non-converting paths:");
+        for p in s.top_non_converting_paths.iter().take(5) {
+            let _ = writeln!(o, "    {:>9}  {}", p.journeys, p.path);
+        }
+        let _ = writeln!(o, "  non-converting journeys stop at:");
+        for d in s.drop_off.iter().take(5) {
+            let _ = writeln!(
+                o,
+                "    {:<20} {:>9} ({:.1}% of drop-offs; {:.1}% of journeys touching it)",
+                d.channel,
+                d.journeys,
+                100.0 * d.share,
+                100.0 * d.rate
+            );
+        }
+    }
+    o
+}
