@@ -485,7 +485,7 @@ pub fn detect(
 }
 
 /// Original journey ids of the wanted keys (Parquet events: the keys in hex).
-fn journey_names(
+pub(crate) fn journey_names(
     events: &Path,
     wanted: &FxHashSet<u64>,
     opts: JourneyOptions,

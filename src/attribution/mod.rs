@@ -11,6 +11,7 @@
 //! model compares conversion rates of journeys with and without each channel, which is
 //! what the MMM combination needs as a calibration input.
 
+pub mod audiences;
 pub mod events;
 pub mod fraud;
 pub mod journeys;

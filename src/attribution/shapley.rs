@@ -470,12 +470,8 @@ fn normalise(v: &[f64]) -> Vec<f64> {
         .collect()
 }
 
-/// Shapley attribution for a path table (any number of channels). `evidence` on `p(∅)`
-/// (a control group, or an organic share of conversions) enters as the observed empty
-/// set, so the baseline comes from evidence instead of from the conversion model's
-/// extrapolation.
-pub fn shapley(t: &PathTable, seed: u64, evidence: Option<BaselineEvidence>) -> ShapleyResult {
-    let nch = t.channels.len();
+/// Journeys, conversions and value of each channel set (sorted channel ids) of a table.
+fn set_counts(t: &PathTable) -> (FxHashMap<Set, Counts>, FxHashMap<Set, f64>) {
     let mut sets: FxHashMap<Set, Counts> = FxHashMap::default();
     let mut values: FxHashMap<Set, f64> = FxHashMap::default();
     let mut m: Vec<u32> = Vec::new();
@@ -489,6 +485,60 @@ pub fn shapley(t: &PathTable, seed: u64, evidence: Option<BaselineEvidence>) -> 
         e.1 += row.conversions;
         *values.entry(m.as_slice().into()).or_insert(0.0) += row.value;
     }
+    (sets, values)
+}
+
+/// Index of the best held-out log-likelihood (the earlier form on ties).
+fn best_index(scores: &[f64]) -> usize {
+    (0..scores.len())
+        .max_by(|&a, &b| scores[a].total_cmp(&scores[b]).then(b.cmp(&a)))
+        .unwrap_or(0)
+}
+
+/// The conversion model Shapley chooses for a table: the form with the best 5-fold
+/// held-out log-likelihood, as rates of channel sets (each set's observed rate shrunk
+/// towards the fitted form, the form's prediction for unseen sets).
+pub struct ConversionModel {
+    /// The chosen form.
+    pub form: ConversionForm,
+    rates: Rates,
+}
+
+impl ConversionModel {
+    /// Fit on a table (no control-group evidence).
+    pub fn fit(t: &PathTable, seed: u64) -> ConversionModel {
+        let nch = t.channels.len();
+        let (sets, _) = set_counts(t);
+        let mut keys: Vec<&Set> = sets.keys().collect();
+        keys.sort_unstable();
+        let data: Vec<(&Set, Counts)> = keys.iter().map(|s| (*s, sets[*s])).collect();
+        let split = folds(&data, seed);
+        let scores: Vec<f64> = ConversionForm::ALL
+            .iter()
+            .map(|&f| held_out(f, &data, &split, nch))
+            .collect();
+        let form = ConversionForm::ALL[best_index(&scores)];
+        let model = FormFit::fit(form, &data, nch);
+        ConversionModel {
+            form,
+            rates: Rates { sets, model },
+        }
+    }
+
+    /// Conversion probability of a journey that touched the channel set `set` (sorted
+    /// channel ids of the table).
+    pub fn p(&self, set: &[u32]) -> f64 {
+        self.rates.p(set)
+    }
+}
+
+/// Shapley attribution for a path table (any number of channels). `evidence` on `p(∅)`
+/// (a control group, or an organic share of conversions) enters as the observed empty
+/// set, so the baseline comes from evidence instead of from the conversion model's
+/// extrapolation.
+pub fn shapley(t: &PathTable, seed: u64, evidence: Option<BaselineEvidence>) -> ShapleyResult {
+    let nch = t.channels.len();
+    let (mut sets, mut values) = set_counts(t);
     let control = evidence.map(|e| match e {
         BaselineEvidence::ControlGroup(nc) => nc,
         BaselineEvidence::OrganicShare(x) => {
@@ -531,15 +581,8 @@ pub fn shapley(t: &PathTable, seed: u64, evidence: Option<BaselineEvidence>) -> 
             (check, inc, inc_value)
         })
         .collect();
-    let best = (0..runs.len())
-        .max_by(|&a, &b| {
-            runs[a]
-                .0
-                .held_out_log_lik
-                .total_cmp(&runs[b].0.held_out_log_lik)
-                .then(b.cmp(&a))
-        })
-        .unwrap_or(0);
+    let scores: Vec<f64> = runs.iter().map(|r| r.0.held_out_log_lik).collect();
+    let best = best_index(&scores);
     let max_share_shift = runs
         .iter()
         .flat_map(|r| {

@@ -915,3 +915,36 @@ pub fn journeys(a: JourneysArgs) -> anyhow::Result<()> {
     }
     print(&report::journeys_table(&r))
 }
+
+pub fn audiences(a: AudiencesArgs) -> anyhow::Result<()> {
+    let req = at::audiences::AudienceRequest {
+        touched: a.touched,
+        stages: a.stage,
+        top_share: a.top_share,
+        target: a.target,
+        seed: a.seed,
+    };
+    let built = at::audiences::build(&a.events, &a.conversions, JourneyOptions::default(), &req)
+        .map_err(Error::from)?;
+    let mut files: Vec<(String, Vec<u8>)> = built
+        .report
+        .audiences
+        .iter()
+        .zip(&built.members)
+        .map(|(au, ids)| {
+            let mut csv = String::from("journey_id\n");
+            for id in ids {
+                csv.push_str(id);
+                csv.push('\n');
+            }
+            (format!("{}.csv", au.name), csv.into_bytes())
+        })
+        .collect();
+    files.push(("audiences.json".into(), registry::pretty(&built.report)));
+    let set: Vec<(&str, Vec<u8>)> = files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
+    write_set(&a.out, &set).map_err(write_err(&a.out))?;
+    if a.json {
+        return print_json(&built.report);
+    }
+    print(&report::audiences_table(&built.report))
+}

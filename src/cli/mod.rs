@@ -62,6 +62,9 @@ enum Cmd {
     /// Paths and friction: top converting and non-converting paths, path lengths, time to
     /// conversion, the channel transition matrix and drop-off points, by segment.
     Journeys(JourneysArgs),
+    /// Exportable audiences (journey id lists) by behaviour, with size and expected
+    /// incremental value if targeted.
+    Audiences(AudiencesArgs),
     /// Split attributed (and incremental) credit between teams, with attainment against
     /// their targets.
     Credit(CreditArgs),
@@ -599,6 +602,38 @@ pub struct JourneysArgs {
 }
 
 #[derive(Args)]
+pub struct AudiencesArgs {
+    /// Touch events (`journey_id,timestamp,channel[,campaign][,cost]`).
+    #[arg(long)]
+    pub events: PathBuf,
+    /// Conversions CSV (`journey_id,timestamp,value`).
+    #[arg(long)]
+    pub conversions: PathBuf,
+    /// Output folder: one `<audience>.csv` of journey ids each, and audiences.json.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Channels X for "touched X but did not convert" (default: every channel).
+    #[arg(long, value_delimiter = ',')]
+    pub touched: Vec<String>,
+    /// Stages Y (a channel or event name) for "reached Y and did not convert after it".
+    #[arg(long, value_delimiter = ',')]
+    pub stage: Vec<String>,
+    /// Share of non-converting journeys in the high-propensity audience (0 = none).
+    #[arg(long, default_value_t = 0.1)]
+    pub top_share: f64,
+    /// Channel whose extra touch the incremental figures assume (default: the largest
+    /// single-touch lift under the conversion model).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Seed of the conversion model's cross-validation folds.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Print audiences.json on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
 pub struct CreditArgs {
     /// Attribution report (`attribute --json`).
     #[arg(long)]
@@ -901,6 +936,7 @@ pub fn main() -> ExitCode {
         Cmd::Combine(a) => done(commands::combine(a)),
         Cmd::Fraud(a) => done(commands::fraud(a)),
         Cmd::Credit(a) => done(commands::credit(a)),
+        Cmd::Audiences(a) => done(commands::audiences(a)),
         Cmd::Journeys(a) => done(commands::journeys(a)),
         Cmd::SimulateJoint(a) => done(commands::simulate_joint(a)),
         Cmd::SimulateJourneys(a) => done(commands::simulate_journeys(a)),

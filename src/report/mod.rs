@@ -741,3 +741,30 @@ pub fn journeys_table(r: &crate::attribution::journeys::JourneysReport) -> Strin
     }
     o
 }
+
+/// Audiences as text.
+pub fn audiences_table(r: &crate::attribution::audiences::AudiencesReport) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "conversion model {}; incremental figures for one more {} touch",
+        r.conversion_model, r.target_channel
+    );
+    let _ = writeln!(
+        o,
+        "{:<36} {:>10} {:>8} {:>14} {:>12}",
+        "audience", "journeys", "p(conv)", "incr. conv.", "incr. value"
+    );
+    for a in &r.audiences {
+        let _ = writeln!(
+            o,
+            "{:<36} {:>10} {:>7.2}% {:>14.1} {:>12}",
+            a.name,
+            a.size,
+            100.0 * a.mean_probability,
+            a.expected_incremental_conversions,
+            money(a.expected_incremental_value)
+        );
+    }
+    o
+}
