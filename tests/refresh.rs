@@ -3,42 +3,9 @@
 
 mod common;
 
-use std::path::Path;
-
-use common::{mixcast, ok, ok_json, user_error, valid};
+use common::{mixcast, ok_json, previous_quarter, user_error, valid};
 use mixcast::refresh::study::{run_refresh_study, Pick, RefreshStudyConfig};
 use mixcast::refresh::Status;
-
-/// Simulate 182 weeks (seed 3) into `d/sim` and fit the first 156 into `d/prev`.
-fn previous_quarter(d: &Path) {
-    let p = |s: &str| d.join(s).to_str().unwrap().to_string();
-    ok(&mixcast(&[
-        "simulate",
-        "--out",
-        &p("sim"),
-        "--weeks",
-        "182",
-        "--holdout-weeks",
-        "26",
-        "--seed",
-        "3",
-    ]));
-    let spec = std::fs::read_to_string(d.join("sim/spec.toml")).unwrap();
-    let old = spec.replace(
-        "kpi_kind = \"revenue\"\n",
-        "kpi_kind = \"revenue\"\nend = 2023-12-25\n",
-    );
-    std::fs::write(d.join("sim/old.toml"), old).unwrap();
-    ok(&mixcast(&[
-        "fit",
-        &p("sim/old.toml"),
-        "--out",
-        &p("prev"),
-        "--draws",
-        "30",
-        "-q",
-    ]));
-}
 
 /// The backtest forecasts the new weeks exactly as the model's parameters predict the
 /// full file (carryover, trend and seasonality continue), and scores them.

@@ -435,34 +435,8 @@ fn refresh_job_fit_refresh_promote_serve() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let p = |s: &str| d.join(s).to_str().unwrap().to_string();
-    ok(&mixcast(&[
-        "simulate",
-        "--out",
-        &p("sim"),
-        "--weeks",
-        "182",
-        "--holdout-weeks",
-        "26",
-        "--seed",
-        "3",
-    ]));
-    // The previous quarter's spec: the same file, its window ending at week 156.
-    let spec = std::fs::read_to_string(d.join("sim/spec.toml")).unwrap();
-    let old = spec.replace(
-        "kpi_kind = \"revenue\"\n",
-        "kpi_kind = \"revenue\"\nend = 2023-12-25\n",
-    );
-    assert_ne!(old, spec);
-    std::fs::write(d.join("sim/old.toml"), old).unwrap();
-    ok(&mixcast(&[
-        "fit",
-        &p("sim/old.toml"),
-        "--out",
-        &p("prev"),
-        "--draws",
-        "30",
-        "-q",
-    ]));
+    // The previous quarter: 156 of 182 simulated weeks, fitted into `prev`.
+    common::previous_quarter(d);
     let added = ok_json(&mixcast(&[
         "models",
         "add",

@@ -22,7 +22,9 @@ use rayon::prelude::*;
 use rustc_hash::FxHashSet;
 use serde::{Deserialize, Serialize};
 
-use super::events::{read_events, read_touches, sorted_partition, JourneyOptions, Touches};
+use super::events::{
+    journey_slices, read_events, read_touches, sorted_partition, JourneyOptions, Touches,
+};
 use super::shapley::ConversionModel;
 use super::AttributionError;
 
@@ -175,23 +177,12 @@ pub fn build(
         .flat_map_iter(|(p, c)| {
             let (evs, convs) = sorted_partition(p, c);
             let mut out: Vec<Row> = Vec::new();
-            let (mut i, mut ci) = (0usize, 0usize);
             let mut set: Vec<u32> = Vec::new();
-            while i < evs.len() {
-                let j = evs[i].jid;
-                let s = i;
-                while i < evs.len() && evs[i].jid == j {
-                    i += 1;
+            for (j, e, cs) in journey_slices(&evs, &convs) {
+                if e.is_empty() {
+                    continue;
                 }
-                while ci < convs.len() && convs[ci].0 < j {
-                    ci += 1;
-                }
-                let cs = ci;
-                while ci < convs.len() && convs[ci].0 == j {
-                    ci += 1;
-                }
-                let e = &evs[s..i];
-                let last_conv = convs[cs..ci].iter().map(|c| c.1).max();
+                let last_conv = cs.iter().map(|c| c.1).max();
                 set.clear();
                 set.extend(e.iter().map(|x| map[x.tp as usize]));
                 set.sort_unstable();

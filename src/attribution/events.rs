@@ -274,6 +274,31 @@ pub(crate) fn sorted_partition(
     (evs, convs)
 }
 
+/// Journeys of one sorted partition ([`sorted_partition`]): `(journey key, events,
+/// conversions)` per journey, including journeys with conversions but no touch.
+pub(crate) fn journey_slices<'a>(
+    evs: &'a [Ev],
+    convs: &'a [Conv],
+) -> impl Iterator<Item = (u64, &'a [Ev], &'a [Conv])> + 'a {
+    let (mut i, mut ci) = (0usize, 0usize);
+    std::iter::from_fn(move || {
+        let j = match (evs.get(i), convs.get(ci)) {
+            (Some(e), Some(c)) => e.jid.min(c.0),
+            (Some(e), None) => e.jid,
+            (None, Some(c)) => c.0,
+            (None, None) => return None,
+        };
+        let (s, cs) = (i, ci);
+        while i < evs.len() && evs[i].jid == j {
+            i += 1;
+        }
+        while ci < convs.len() && convs[ci].0 == j {
+            ci += 1;
+        }
+        Some((j, &evs[s..i], &convs[cs..ci]))
+    })
+}
+
 /// Build journeys from events and conversions files.
 pub fn read_events(
     events: &Path,

@@ -34,7 +34,9 @@ use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 
-use super::events::{read_touches, sorted_partition, JourneyOptions, Touches};
+use super::events::{
+    journey_slices as journeys, read_touches, sorted_partition, JourneyOptions, Touches,
+};
 use super::rows::{journey_key, Conv, Ev};
 use super::table::{bytes_field, parse_stream};
 use super::AttributionError;
@@ -180,30 +182,6 @@ fn signature(evs: &[Ev], convs: &[Conv]) -> u64 {
 
 /// One partition's sorted events and conversions.
 type Partition = (Vec<Ev>, Vec<Conv>);
-
-/// Journeys of one partition: `(events, conversions)` slices per journey.
-fn journeys<'a>(
-    evs: &'a [Ev],
-    convs: &'a [Conv],
-) -> impl Iterator<Item = (u64, &'a [Ev], &'a [Conv])> + 'a {
-    let (mut i, mut ci) = (0usize, 0usize);
-    std::iter::from_fn(move || {
-        let j = match (evs.get(i), convs.get(ci)) {
-            (Some(e), Some(c)) => e.jid.min(c.0),
-            (Some(e), None) => e.jid,
-            (None, Some(c)) => c.0,
-            (None, None) => return None,
-        };
-        let (s, cs) = (i, ci);
-        while i < evs.len() && evs[i].jid == j {
-            i += 1;
-        }
-        while ci < convs.len() && convs[ci].0 == j {
-            ci += 1;
-        }
-        Some((j, &evs[s..i], &convs[cs..ci]))
-    })
-}
 
 /// Detect suspicious units in the events and conversions files.
 pub fn detect(

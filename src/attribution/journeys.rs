@@ -19,8 +19,8 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
-use super::events::{read_touches_by, sorted_partition, JourneyOptions, Touches};
-use super::rows::{Conv, Ev};
+use super::events::{journey_slices, read_touches_by, sorted_partition, JourneyOptions, Touches};
+use super::rows::Conv;
 use super::AttributionError;
 
 /// Schema version of [`JourneysReport`].
@@ -264,27 +264,12 @@ pub fn analyse(
             let (evs, convs) = sorted_partition(p, c);
             let mut acc = vec![Acc::default(); 1 + nseg];
             let mut chans: Vec<u32> = Vec::new();
-            let (mut i, mut ci) = (0usize, 0usize);
-            while i < evs.len() {
-                let j = evs[i].jid;
-                let start = i;
-                while i < evs.len() && evs[i].jid == j {
-                    i += 1;
+            for (_, e, cs) in journey_slices(&evs, &convs) {
+                if e.is_empty() {
+                    continue; // conversions without any touch
                 }
-                while ci < convs.len() && convs[ci].0 < j {
-                    ci += 1;
-                }
-                let cs = ci;
-                while ci < convs.len() && convs[ci].0 == j {
-                    ci += 1;
-                }
-                let e: &[Ev] = &evs[start..i];
                 // Conversions before the first touch are not this journey's doing.
-                let mine: Vec<Conv> = convs[cs..ci]
-                    .iter()
-                    .copied()
-                    .filter(|c| c.1 >= e[0].ts)
-                    .collect();
+                let mine: Vec<Conv> = cs.iter().copied().filter(|c| c.1 >= e[0].ts).collect();
                 chans.clear();
                 chans.extend(e.iter().map(|x| chan_of[x.tp as usize]));
                 acc[0].journey(&chans, &mine, e[0].ts, nch);

@@ -439,6 +439,13 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<()> {
     })
 }
 
+/// A `combine --json` document, when a flag names one.
+fn optional_combination(
+    path: Option<&Path>,
+) -> Result<Option<mixcast::combine::Combination>, Error> {
+    Ok(path.map(mixcast::combine::load_combination).transpose()?)
+}
+
 pub fn report(a: ReportArgs) -> anyhow::Result<()> {
     let m = load(&a.model)?;
     let recommendation = match a.budget {
@@ -460,12 +467,7 @@ pub fn report(a: ReportArgs) -> anyhow::Result<()> {
         .map(mixcast::combine::load_attribution)
         .transpose()
         .map_err(Error::from)?;
-    let combination = a
-        .combine
-        .as_deref()
-        .map(mixcast::combine::load_combination)
-        .transpose()
-        .map_err(Error::from)?;
+    let combination = optional_combination(a.combine.as_deref())?;
     let html = report::html::render(
         &m,
         &report::html::ReportInputs {
@@ -876,12 +878,7 @@ pub fn credit(a: CreditArgs) -> anyhow::Result<()> {
         Some(p) => cr::read_targets(p).map_err(Error::from)?,
         None => Default::default(),
     };
-    let combination = a
-        .combine
-        .as_deref()
-        .map(mixcast::combine::load_combination)
-        .transpose()
-        .map_err(Error::from)?;
+    let combination = optional_combination(a.combine.as_deref())?;
     let metric = match a.metric {
         MetricArg::Conversions => Metric::Conversions,
         MetricArg::Value => Metric::Value,

@@ -66,3 +66,35 @@ pub fn valid(name: &str, doc: &serde_json::Value) {
     let errors: Vec<String> = v.iter_errors(doc).map(|e| e.to_string()).collect();
     assert!(errors.is_empty(), "{name}: {errors:?}");
 }
+
+/// Simulate 182 weeks (seed 3) into `d/sim` and fit the first 156 (`d/sim/old.toml`, the
+/// same file with its window ending 2023-12-25) into `d/prev`.
+pub fn previous_quarter(d: &std::path::Path) {
+    let p = |s: &str| d.join(s).to_str().unwrap().to_string();
+    ok(&mixcast(&[
+        "simulate",
+        "--out",
+        &p("sim"),
+        "--weeks",
+        "182",
+        "--holdout-weeks",
+        "26",
+        "--seed",
+        "3",
+    ]));
+    let spec = std::fs::read_to_string(d.join("sim/spec.toml")).unwrap();
+    let old = spec.replace(
+        "kpi_kind = \"revenue\"\n",
+        "kpi_kind = \"revenue\"\nend = 2023-12-25\n",
+    );
+    std::fs::write(d.join("sim/old.toml"), old).unwrap();
+    ok(&mixcast(&[
+        "fit",
+        &p("sim/old.toml"),
+        "--out",
+        &p("prev"),
+        "--draws",
+        "30",
+        "-q",
+    ]));
+}
