@@ -18,8 +18,8 @@
 //!   that merely converts well, or that users click just before buying now and then, is
 //!   not enough);
 //! - bursts `= clip((v_burst − b_burst) / 0.5)`;
-//! - click farm `= clip((0.3 − v_rate / b_rate) / 0.25)` when the baseline predicts at
-//!   least 30 conversions among its journeys (a conversion rate under 17.5% of its peers'
+//! - click farm `= clip((0.2 − v_rate / b_rate) / 0.2)` when the baseline predicts at
+//!   least 30 conversions among its journeys (a conversion rate under 10% of its peers'
 //!   scores 0.5);
 //! - recycled journeys `= clip((v_dup − b_dup) / 0.5)`.
 //!
@@ -386,7 +386,7 @@ pub fn detect(
             ));
             let bursts = clip((bu.value - bu.baseline) / 0.5);
             let farm = if x.journeys * rate.baseline >= 30.0 && rate.baseline > 0.0 {
-                clip((0.3 - rate.value / rate.baseline) / 0.25)
+                clip((0.2 - rate.value / rate.baseline) / 0.2)
             } else {
                 0.0
             };
