@@ -132,6 +132,43 @@ fn refresh_passes_on_the_same_truth_and_checks_its_settings() {
     assert!(doc["channels"][0]["previous"]["roi"].is_number());
     assert!(doc["decomposition"]["stability"].as_f64().unwrap() > 0.8);
 
+    // Restated history: every revenue cell of the shared weeks scaled by 1.2.
+    let text = std::fs::read_to_string(d.join("sim/data.csv")).unwrap();
+    let restated: Vec<String> = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            let mut f: Vec<String> = l.split(',').map(str::to_string).collect();
+            if i > 0 && i <= 156 {
+                f[1] = format!("{:.2}", f[1].parse::<f64>().unwrap() * 1.2);
+            }
+            f.join(",")
+        })
+        .collect();
+    std::fs::write(d.join("sim/restated.csv"), restated.join("\n") + "\n").unwrap();
+    let out = mixcast(&[
+        "refresh",
+        &p("sim/spec.toml"),
+        "--previous",
+        &p("prev/model.json"),
+        "--out",
+        &p("restated"),
+        "--data",
+        &p("sim/restated.csv"),
+        "--draws",
+        "30",
+        "--json",
+        "-q",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["status"], "drift");
+    assert!(doc["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["check"] == "data"));
+
     let bad = mixcast(&[
         "refresh",
         &p("sim/spec.toml"),

@@ -24,6 +24,9 @@
 //!    allocate the same budget (the new data's last `horizon` periods of spend); the
 //!    shift is half the sum of the absolute changes of the channels' budget shares.
 //!
+//! 5. **Data**: more than 10% of the previous model's periods have different KPI or
+//!    media values in the new data (restated history; names no channel).
+//!
 //! The decomposition of the periods both fit windows share is compared too (reported,
 //! not gated): each component's share of the fitted KPI, and a stability index
 //! `1 − ½ Σ_k |share_new,k − share_old,k|` over the channels and the baseline.
@@ -51,6 +54,10 @@ use crate::spec::{Prior, ValidSpec};
 /// another channel's effect changed (see [`compare`]).
 const NOTABLE_Z: f64 = 2.0;
 
+/// Share of the previous model's periods that may be restated in the new data before the
+/// gate fails on it.
+const RESTATED_SHARE: f64 = 0.1;
+
 /// Schema version of [`Drift`].
 pub const DRIFT_SCHEMA_VERSION: u32 = 1;
 
@@ -76,6 +83,8 @@ pub enum Check {
     Forecast,
     /// The recommended allocation moved.
     Recommendation,
+    /// The new data restate much of the history both models share.
+    Data,
 }
 
 /// One reason for a drift verdict.
@@ -486,6 +495,19 @@ pub fn compare(
                     100.0 * b.mape,
                     100.0 * previous.diagnostics.fit.mape,
                     100.0 * b.coverage
+                ),
+            });
+        }
+    }
+    if let Some(b) = &backtest {
+        let shared = previous.dataset.n_periods();
+        if b.restated_periods as f64 > RESTATED_SHARE * shared as f64 {
+            reasons.push(Reason {
+                check: Check::Data,
+                channel: None,
+                message: format!(
+                    "{} of the previous model's {shared} periods have different KPI or media values in the new data: history was restated, so the models are not comparable",
+                    b.restated_periods
                 ),
             });
         }

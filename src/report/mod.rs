@@ -548,6 +548,7 @@ pub fn drift_table(d: &crate::refresh::Drift) -> String {
                 crate::refresh::Check::Effect => "effect",
                 crate::refresh::Check::Forecast => "forecast",
                 crate::refresh::Check::Recommendation => "recommendation",
+                crate::refresh::Check::Data => "data",
             })
             .collect();
         let _ = writeln!(
