@@ -349,10 +349,12 @@ pub fn team_credit(
         }
         out
     });
+    // `+ 0.0` turns an empty sum's −0 into 0.
     let total: f64 = names
         .iter()
         .map(|n| credit.get(n).map_or(0.0, |c| c.0))
-        .sum();
+        .sum::<f64>()
+        + 0.0;
     let reported: f64 = m.channels.iter().map(figure).sum();
     if (total - reported).abs() > 1e-9 * reported.abs().max(1.0) {
         return Err(CreditError::Request(format!(

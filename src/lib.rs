@@ -214,9 +214,10 @@ impl Error {
             | Error::Fit(FitError::Priors(_)) => true,
             Error::Backtest(backtest::BacktestError::Load(e)) => e.is_user_error(),
             Error::Backtest(_) => true,
-            Error::Registry(registry::RegistryError::Io { source, .. }) => {
-                source.kind() == std::io::ErrorKind::NotFound
-            }
+            Error::Registry(registry::RegistryError::Io { source, .. }) => matches!(
+                source.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ),
             Error::Registry(registry::RegistryError::Artifacts(_)) => false,
             Error::Registry(_) => true,
             Error::Credit(_) => true,

@@ -217,6 +217,13 @@ fn refresh_passes_on_the_same_truth_and_checks_its_settings() {
         &p("nope"),
     ]);
     user_error(&out, &["nope"]);
+    // A registry path that is a file, and a version file that is not JSON.
+    let out = mixcast(&["models", "list", "--registry", &p("sim/data.csv")]);
+    user_error(&out, &["data.csv"]);
+    std::fs::create_dir_all(d.join("reg/brand/versions/abc")).unwrap();
+    std::fs::write(d.join("reg/brand/versions/abc/version.json"), "{bad").unwrap();
+    let out = mixcast(&["models", "list", "--registry", &p("reg")]);
+    user_error(&out, &["version.json"]);
 }
 
 /// The gate on the simulator, one broad configuration whose largest channel doubles

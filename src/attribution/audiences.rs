@@ -223,13 +223,18 @@ pub fn build(
         .collect();
     let mut audiences = Vec::new();
     let mut keys: Vec<Vec<u64>> = Vec::new();
-    let summary = |name: String, definition: String, sel: &[&Row]| Audience {
-        name,
-        definition,
-        size: sel.len() as u64,
-        mean_probability: sel.iter().map(|r| r.1).sum::<f64>() / sel.len().max(1) as f64,
-        expected_incremental_conversions: sel.iter().map(|r| r.2).sum(),
-        expected_incremental_value: sel.iter().map(|r| r.2).sum::<f64>() * average_value,
+    // `+ 0.0` turns the empty sum's −0 into 0.
+    let summary = |name: String, definition: String, sel: &[&Row]| {
+        let lift = sel.iter().map(|r| r.2).sum::<f64>() + 0.0;
+        Audience {
+            name,
+            definition,
+            size: sel.len() as u64,
+            mean_probability: (sel.iter().map(|r| r.1).sum::<f64>() + 0.0)
+                / sel.len().max(1) as f64,
+            expected_incremental_conversions: lift,
+            expected_incremental_value: lift * average_value,
+        }
     };
     for k in 0..nseg {
         let sel: Vec<&Row> = rows.iter().filter(|r| r.3.contains(&k)).collect();
