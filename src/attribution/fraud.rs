@@ -500,21 +500,15 @@ pub fn write_clean_events(
     report: &FraudReport,
     out: &Path,
 ) -> Result<usize, AttributionError> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| AttributionError::Io { path, source }
+    let read_err = |source: csv::Error| AttributionError::Io {
+        path: events.to_path_buf(),
+        source: std::io::Error::other(source),
     };
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(true)
         .from_path(events)
-        .map_err(|e| AttributionError::Io {
-            path: events.to_path_buf(),
-            source: std::io::Error::other(e),
-        })?;
-    let headers = rdr.byte_headers().map_err(|e| AttributionError::Io {
-        path: events.to_path_buf(),
-        source: std::io::Error::other(e),
-    })?;
+        .map_err(read_err)?;
+    let headers = rdr.byte_headers().map_err(read_err)?.clone();
     let col = |n: &str| headers.iter().position(|h| h.trim_ascii() == n.as_bytes());
     let (ch, camp) = (col("channel"), col("campaign"));
     let Some(ch) = ch else {
@@ -528,14 +522,21 @@ pub fn write_clean_events(
                 .join(", "),
         });
     };
-    let mut buf = Vec::new();
-    {
-        let mut w = csv::Writer::from_writer(&mut buf);
-        w.write_byte_record(headers)
-            .map_err(|e| io(out)(std::io::Error::other(e)))?;
-        let mut dropped = 0usize;
+    // Rows stream from the reader to the output file; a read failure stops the write
+    // (its temporary file is removed) and is reported against the events file.
+    let mut failed: Option<AttributionError> = None;
+    let mut dropped = 0usize;
+    let written = crate::io::write_atomic_with(out, |w| {
+        let mut w = csv::Writer::from_writer(w);
+        w.write_byte_record(&headers)?;
         for rec in rdr.byte_records() {
-            let rec = rec.map_err(|e| io(events)(std::io::Error::other(e)))?;
+            let rec = match rec {
+                Ok(r) => r,
+                Err(e) => {
+                    failed = Some(read_err(e));
+                    return Err(std::io::Error::other("events file unreadable"));
+                }
+            };
             let text = |i: Option<usize>| {
                 i.and_then(|i| rec.get(i))
                     .map(|b| String::from_utf8_lossy(b.trim_ascii()).into_owned())
@@ -546,12 +547,16 @@ pub fn write_clean_events(
                 dropped += 1;
                 continue;
             }
-            w.write_byte_record(&rec)
-                .map_err(|e| io(out)(std::io::Error::other(e)))?;
+            w.write_byte_record(&rec)?;
         }
-        w.flush().map_err(io(out))?;
-        drop(w);
-        crate::io::write_atomic(out, &buf).map_err(io(out))?;
-        Ok(dropped)
+        w.flush()
+    });
+    if let Some(e) = failed {
+        return Err(e);
     }
+    written.map_err(|source| AttributionError::Io {
+        path: out.to_path_buf(),
+        source,
+    })?;
+    Ok(dropped)
 }

@@ -367,7 +367,8 @@ pub fn compare(
         .as_ref()
         .map(|s| backtest::document(previous, s, data));
     let recommendation = recommendation_drift(previous, new, settings.horizon, &mut warnings);
-    let decomposition = stability(previous, new);
+    let overlap = overlap(previous, new);
+    let decomposition = overlap.as_ref().and_then(stability);
 
     // Per channel, union of both models (the new model's order, then dropped channels).
     let mut names: Vec<(String, bool)> = new
@@ -380,7 +381,11 @@ pub fn compare(
             names.push((c.name.clone(), c.paid));
         }
     }
-    let overlap = overlap_contributions(previous, new);
+    let no_overlap = Contributions::new();
+    let (prev_overlap, new_overlap) = match &overlap {
+        Some(o) => (&o.previous.0, &o.new.0),
+        None => (&no_overlap, &no_overlap),
+    };
     let side =
         |s: &Summary, name: &str, ov: &[(String, f64)], shares: Option<&Vec<(String, f64)>>| {
             let c: &ChannelSummary = s.channels.iter().find(|c| c.name == name)?;
@@ -400,8 +405,8 @@ pub fn compare(
     let mut channels: Vec<ChannelDrift> = names
         .iter()
         .map(|(name, paid)| {
-            let p = side(prev_summary, name, &overlap.0, prev_shares);
-            let n = side(&new_summary, name, &overlap.1, new_shares);
+            let p = side(prev_summary, name, prev_overlap, prev_shares);
+            let n = side(&new_summary, name, new_overlap, new_shares);
             let (roi_change, outside) = match (&p, &n) {
                 (
                     Some(Side {
@@ -593,9 +598,6 @@ fn effect_shifts(
             .max_by(|a, b| a.3.total_cmp(&b.3));
         let Some((c, d, se, _)) = best else { break };
         let name = &previous.channels[c].name;
-        if let Some(ch) = channels.iter_mut().find(|x| x.name == *name) {
-            ch.flags.push(Check::Effect);
-        }
         reasons.push(Reason {
             check: Check::Effect,
             channel: Some(name.clone()),
@@ -605,14 +607,13 @@ fn effect_shifts(
                 d / se
             ),
         });
-        last[c] = Some((d, se));
-        selected.push(c);
-        // Record the estimate given the channels selected before it.
-        let given: Vec<String> = selected[..selected.len() - 1]
+        // The estimate given the channels selected before it.
+        let given: Vec<String> = selected
             .iter()
             .map(|&k| previous.channels[k].name.clone())
             .collect();
         if let Some(ch) = channels.iter_mut().find(|x| x.name == *name) {
+            ch.flags.push(Check::Effect);
             ch.effect_shift = Some(EffectShift {
                 shift: d,
                 se,
@@ -620,6 +621,7 @@ fn effect_shifts(
                 given,
             });
         }
+        selected.push(c);
     }
     let given: Vec<String> = selected
         .iter()
@@ -677,55 +679,68 @@ fn window_contributions(m: &Model, idx: &[usize]) -> (Contributions, f64) {
     (contrib, sum(&fitted))
 }
 
-fn overlap_contributions(previous: &Model, new: &Model) -> (Contributions, Contributions) {
-    let shared = shared_dates(previous, new);
-    let (a, b): (Vec<usize>, Vec<usize>) = shared.into_iter().unzip();
-    (
-        window_contributions(previous, &a).0,
-        window_contributions(new, &b).0,
-    )
+/// The periods both fit windows share, and each model's contributions over them.
+struct Overlap {
+    /// First and last shared date.
+    first: String,
+    last: String,
+    /// Shared periods.
+    periods: usize,
+    /// Previous model: contribution per channel, and fitted KPI.
+    previous: (Contributions, f64),
+    /// New model: the same.
+    new: (Contributions, f64),
 }
 
-/// Decomposition stability on the shared periods (null when there are none).
-fn stability(previous: &Model, new: &Model) -> Option<Stability> {
+/// [`Overlap`] of two models (null when their fit windows share no period).
+fn overlap(previous: &Model, new: &Model) -> Option<Overlap> {
     let shared = shared_dates(previous, new);
-    if shared.is_empty() {
-        return None;
-    }
-    let (a, b): (Vec<usize>, Vec<usize>) = shared.iter().copied().unzip();
-    let (pc, pt) = window_contributions(previous, &a);
-    let (nc, nt) = window_contributions(new, &b);
+    let (a, b): (Vec<usize>, Vec<usize>) = shared.into_iter().unzip();
+    let pd = &previous.dataset.dates;
+    Some(Overlap {
+        first: pd[*a.first()?].to_string(),
+        last: pd[*a.last()?].to_string(),
+        periods: a.len(),
+        previous: window_contributions(previous, &a),
+        new: window_contributions(new, &b),
+    })
+}
+
+/// Half the sum of the absolute differences of two named shares over the union of
+/// their names: 0 for the same split, 1 for disjoint ones.
+fn share_shift(a: &[(String, f64)], b: &[(String, f64)]) -> f64 {
+    let get = |v: &[(String, f64)], k: &str| v.iter().find(|x| x.0 == k).map_or(0.0, |x| x.1);
+    let mut keys: Vec<&String> = a.iter().map(|x| &x.0).collect();
+    keys.extend(
+        b.iter()
+            .map(|x| &x.0)
+            .filter(|k| !a.iter().any(|p| &p.0 == *k)),
+    );
+    keys.iter()
+        .map(|k| (get(b, k) - get(a, k)).abs())
+        .sum::<f64>()
+        / 2.0
+}
+
+/// Decomposition stability on the shared periods (null when the fitted KPI is 0).
+fn stability(o: &Overlap) -> Option<Stability> {
+    let ((pc, pt), (nc, nt)) = (&o.previous, &o.new);
     if pt.abs() < 1e-300 || nt.abs() < 1e-300 {
         return None;
     }
-    let shares = |c: &Contributions, t: f64| -> Vec<(String, f64)> {
-        let media: f64 = c.iter().map(|x| x.1).sum();
-        let mut v: Vec<(String, f64)> = c.iter().map(|(n, x)| (n.clone(), x / t)).collect();
-        v.push(("baseline".into(), (t - media) / t));
+    let media = |c: &Contributions| c.iter().map(|x| x.1).sum::<f64>();
+    let shares = |c: &Contributions, t: f64| -> Contributions {
+        let mut v: Contributions = c.iter().map(|(n, x)| (n.clone(), x / t)).collect();
+        v.push(("baseline".into(), (t - media(c)) / t));
         v
     };
-    let (ps, ns) = (shares(&pc, pt), shares(&nc, nt));
-    let mut keys: Vec<&String> = ps.iter().map(|x| &x.0).collect();
-    keys.extend(
-        ns.iter()
-            .map(|x| &x.0)
-            .filter(|k| !ps.iter().any(|p| &p.0 == *k)),
-    );
-    let get = |v: &[(String, f64)], k: &str| v.iter().find(|x| x.0 == k).map_or(0.0, |x| x.1);
-    let moved: f64 = keys
-        .iter()
-        .map(|k| (get(&ns, k) - get(&ps, k)).abs())
-        .sum::<f64>()
-        / 2.0;
-    let media = |c: &Contributions, t: f64| c.iter().map(|x| x.1).sum::<f64>() / t;
-    let pd = &previous.dataset.dates;
     Some(Stability {
-        first: pd[a[0]].to_string(),
-        last: pd[a[a.len() - 1]].to_string(),
-        periods: a.len(),
-        previous_media_share: media(&pc, pt),
-        new_media_share: media(&nc, nt),
-        stability: 1.0 - moved,
+        first: o.first.clone(),
+        last: o.last.clone(),
+        periods: o.periods,
+        previous_media_share: media(pc) / pt,
+        new_media_share: media(nc) / nt,
+        stability: 1.0 - share_shift(&shares(pc, *pt), &shares(nc, *nt)),
     })
 }
 
@@ -768,18 +783,7 @@ fn recommendation_drift(
             return None;
         }
     };
-    let get = |v: &[(String, f64)], k: &str| v.iter().find(|x| x.0 == k).map_or(0.0, |x| x.1);
-    let mut keys: Vec<&String> = p.1.iter().map(|x| &x.0).collect();
-    keys.extend(
-        n.1.iter()
-            .map(|x| &x.0)
-            .filter(|k| !p.1.iter().any(|q| &q.0 == *k)),
-    );
-    let shift = keys
-        .iter()
-        .map(|k| (get(&n.1, k) - get(&p.1, k)).abs())
-        .sum::<f64>()
-        / 2.0;
+    let shift = share_shift(&p.1, &n.1);
     Some((
         RecommendationDrift {
             budget,
