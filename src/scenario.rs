@@ -512,7 +512,7 @@ impl Plan {
 struct ChannelState {
     weights: Vec<f64>,
     saturation: Saturation,
-    /// Per geo `coef · kpi_scale`.
+    /// Per geo `coef · effect_scale`.
     amp: Vec<f64>,
     /// Per geo, per window period: adstocked history carried in, in saturation units.
     carry: Vec<Vec<f64>>,
@@ -632,7 +632,9 @@ impl Horizon {
                         Some(ChannelState {
                             weights,
                             saturation: cp.saturation,
-                            amp: (0..ng).map(|g| cp.coef * model.kpi_scale[g]).collect(),
+                            amp: (0..ng)
+                                .map(|g| cp.coef_in(g) * model.effect_scale(g))
+                                .collect(),
                             carry,
                         })
                     })

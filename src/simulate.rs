@@ -60,6 +60,15 @@ pub struct TruthRanges {
     pub spend_seasonality: f64,
     /// Draw each channel's flighting pattern at random (else cycle through them).
     pub random_patterns: bool,
+    /// Geo panels in Meridian's convention: each geo has a population (a `population`
+    /// column), its own spend intensity per channel (spend per capita differs across
+    /// geos by a log-normal factor, sd 0.4), its own baseline per capita (sd 0.15), and
+    /// media respond on spend per capita with one national curve, scaled by population.
+    /// Else every geo responds to its spend relative to its own mean level.
+    pub per_capita: bool,
+    /// Log sd of each geo's media effect around the national one (geo heterogeneity:
+    /// geo g's amplitude is `A · pop_g · exp(sd·z − sd²/2)`); with `per_capita` only.
+    pub geo_effect_sd: f64,
 }
 
 impl Default for TruthRanges {
@@ -74,6 +83,8 @@ impl Default for TruthRanges {
             spend_correlation: 0.0,
             spend_seasonality: 0.0,
             random_patterns: false,
+            per_capita: false,
+            geo_effect_sd: 0.15,
         }
     }
 }
@@ -93,6 +104,8 @@ impl TruthRanges {
             spend_correlation: 0.6 * rng.random::<f64>(),
             spend_seasonality: 0.5 * rng.random::<f64>(),
             random_patterns: true,
+            per_capita: true,
+            geo_effect_sd: 0.15,
         }
     }
 }
@@ -355,9 +368,33 @@ pub fn simulate_changed(cfg: &SimConfig, change: Option<EffectChange>) -> Simula
         let t: f64 = raw.iter().sum();
         raw.iter().map(|v| v / t).collect()
     };
+    // Per-capita geo panels draw their own geo traits from a separate stream, so the
+    // other simulations keep their data.
+    let per_capita = tr.per_capita && ng > 1;
+    let mut rng3 = StdRng::seed_from_u64(cfg.seed ^ 0x9E0_CA91_7A00_0002);
+    let mut geo_trait = |sd: f64| -> Vec<f64> {
+        (0..ng)
+            .map(|_| {
+                if per_capita {
+                    (sd * std_normal.sample(&mut rng3) - 0.5 * sd * sd).exp()
+                } else {
+                    1.0
+                }
+            })
+            .collect()
+    };
+    let intensity: Vec<Vec<f64>> = (0..nc).map(|_| geo_trait(0.4)).collect();
+    let geo_effect: Vec<Vec<f64>> = (0..nc).map(|_| geo_trait(tr.geo_effect_sd)).collect();
+    let base_level = {
+        let raw = geo_trait(0.15);
+        let mean: f64 = raw.iter().zip(&sizes).map(|(b, s)| b * s).sum();
+        raw.iter().map(|b| b / mean).collect::<Vec<f64>>()
+    };
+    let population: Vec<f64> = sizes.iter().map(|v| (v * 5.0e7).round().max(1.0)).collect();
     let spend: Vec<Vec<Vec<f64>>> = spend_nat
         .iter()
-        .map(|s| {
+        .enumerate()
+        .map(|(c, s)| {
             (0..ng)
                 .map(|g| {
                     s.iter()
@@ -365,7 +402,7 @@ pub fn simulate_changed(cfg: &SimConfig, change: Option<EffectChange>) -> Simula
                             if ng == 1 {
                                 *v
                             } else {
-                                v * sizes[g] * (0.7 + 0.6 * rng.random::<f64>())
+                                v * sizes[g] * intensity[c][g] * (0.7 + 0.6 * rng.random::<f64>())
                             }
                         })
                         .collect()
@@ -394,23 +431,35 @@ pub fn simulate_changed(cfg: &SimConfig, change: Option<EffectChange>) -> Simula
             normalize: true,
         };
         let sat = Saturation::Hill { k, s: s_ };
-        let scales: Vec<f64> = (0..ng)
-            .map(|g| {
-                let nz: Vec<f64> = spend[c][g][..fit_w]
-                    .iter()
-                    .copied()
-                    .filter(|v| *v > 0.0)
-                    .collect();
-                nz.iter().sum::<f64>() / nz.len().max(1) as f64
-            })
-            .collect();
+        let scales: Vec<f64> = if per_capita {
+            let pop = &population;
+            let nz: Vec<f64> = (0..ng)
+                .flat_map(|g| spend[c][g][..fit_w].iter().map(move |v| v / pop[g]))
+                .filter(|v| *v > 0.0)
+                .collect();
+            let s = nz.iter().sum::<f64>() / nz.len().max(1) as f64;
+            population.iter().map(|p| s * p).collect()
+        } else {
+            (0..ng)
+                .map(|g| {
+                    let nz: Vec<f64> = spend[c][g][..fit_w]
+                        .iter()
+                        .copied()
+                        .filter(|v| *v > 0.0)
+                        .collect();
+                    nz.iter().sum::<f64>() / nz.len().max(1) as f64
+                })
+                .collect()
+        };
+        // Each geo's share of the response: its size, times its own effect.
+        let weight: Vec<f64> = (0..ng).map(|g| sizes[g] * geo_effect[c][g]).collect();
         let total_spend: f64 = (0..ng)
             .map(|g| spend[c][g][..fit_w].iter().sum::<f64>())
             .sum();
         // amp_g = A · size_g, with A set so the window ROI hits its target.
         let unit: f64 = (0..ng)
             .map(|g| {
-                sizes[g]
+                weight[g]
                     * response(&spend[c][g], &ad, &sat, scales[g], 1.0)[..fit_w]
                         .iter()
                         .sum::<f64>()
@@ -418,14 +467,14 @@ pub fn simulate_changed(cfg: &SimConfig, change: Option<EffectChange>) -> Simula
             .sum();
         let amp = roi * total_spend / unit;
         let series: Vec<Vec<f64>> = (0..ng)
-            .map(|g| response(&spend[c][g], &ad, &sat, scales[g], amp * sizes[g]))
+            .map(|g| response(&spend[c][g], &ad, &sat, scales[g], amp * weight[g]))
             .collect();
         let contribution: f64 = series.iter().map(|s| s[..fit_w].iter().sum::<f64>()).sum();
         let up: f64 = (0..ng)
             .map(|g| {
                 let mut x = spend[c][g].clone();
                 x[..fit_w].iter_mut().for_each(|v| *v *= 1.01);
-                response(&x, &ad, &sat, scales[g], amp * sizes[g])[..fit_w]
+                response(&x, &ad, &sat, scales[g], amp * weight[g])[..fit_w]
                     .iter()
                     .sum::<f64>()
             })
@@ -479,7 +528,7 @@ pub fn simulate_changed(cfg: &SimConfig, change: Option<EffectChange>) -> Simula
                 Some(ch) if ch.channel == c && t >= ch.from => ch.factor,
                 _ => 1.0,
             };
-            kpi[g][t] = b0 * sizes[g] * shape[t]
+            kpi[g][t] = b0 * sizes[g] * base_level[g] * shape[t]
                 + (0..nc).map(|c| factor(c) * contrib[c][g][t]).sum::<f64>();
         }
     }
@@ -501,6 +550,9 @@ pub fn simulate_changed(cfg: &SimConfig, change: Option<EffectChange>) -> Simula
     header.push("revenue".into());
     header.extend(truths.iter().map(|t| format!("{}_spend", t.name)));
     header.extend(["price".to_string(), "promo".to_string()]);
+    if per_capita {
+        header.push("population".into());
+    }
     out.write_record(&header).expect("in-memory write");
     for g in 0..ng {
         for t in 0..w {
@@ -512,6 +564,9 @@ pub fn simulate_changed(cfg: &SimConfig, change: Option<EffectChange>) -> Simula
             rec.extend((0..nc).map(|c| format!("{:.2}", spend[c][g][t])));
             rec.push(format!("{:.4}", price[t]));
             rec.push(format!("{}", promo[t]));
+            if per_capita {
+                rec.push(format!("{}", population[g]));
+            }
             out.write_record(&rec).expect("in-memory write");
         }
     }
@@ -523,6 +578,9 @@ pub fn simulate_changed(cfg: &SimConfig, change: Option<EffectChange>) -> Simula
     );
     if ng > 1 {
         spec.push_str("geo_column = \"geo\"\n");
+        if per_capita {
+            spec.push_str("population_column = \"population\"\n");
+        }
     }
     for t in &truths {
         spec.push_str(&format!(

@@ -202,6 +202,12 @@ pub struct DataSpec {
     /// Optional column with revenue per KPI unit (conversions KPIs): adds revenue ROI.
     #[serde(default)]
     pub revenue_per_kpi: Option<String>,
+    /// Optional population column (geo panels, Meridian's convention): media saturate on
+    /// spend per capita with one national curve, and media effects scale with population.
+    /// A geo's population is the column's mean over the modelling window; values must be
+    /// positive.
+    #[serde(default)]
+    pub population_column: Option<String>,
     /// First date of the modelling window; earlier rows only feed carryover.
     #[serde(default, deserialize_with = "date_opt")]
     pub start: Option<NaiveDate>,
@@ -444,6 +450,10 @@ pub struct FitSpec {
     /// `bayes` (NUTS over the joint posterior).
     #[serde(default)]
     pub method: FitMethod,
+    /// Geo panels: partial pooling of media effects (each geo's effect drawn around the
+    /// national one with an estimated spread). `false` shares one effect across geos.
+    #[serde(default = "default_true")]
+    pub geo_pooling: bool,
     /// NUTS chains (`method = "bayes"`).
     #[serde(default = "default_chains")]
     pub chains: usize,
@@ -540,6 +550,7 @@ impl Default for FitSpec {
             roi_pooling: true,
             marginal: true,
             method: FitMethod::Fast,
+            geo_pooling: true,
             chains: default_chains(),
             warmup: default_nuts_iters(),
             draws_per_chain: default_nuts_iters(),

@@ -122,6 +122,7 @@ struct Row {
 enum Role {
     Kpi,
     Media,
+    Population,
     Other,
 }
 
@@ -201,7 +202,7 @@ pub fn load_dataset_observed(spec: &ValidSpec, obs: &dyn Observer) -> Result<Dat
             spend: cols.spend_slot[i].map(|k| panels[k].clone()),
         })
         .collect::<Vec<_>>();
-    validate_channels(&path, &channels, s, window)?;
+    validate_channels(&path, &channels, s, window.clone())?;
     let controls = s
         .controls
         .iter()
@@ -228,6 +229,14 @@ pub fn load_dataset_observed(spec: &ValidSpec, obs: &dyn Observer) -> Result<Dat
         controls,
         holidays,
         revenue_per_kpi: cols.rpk_slot.map(|k| panels[k].clone()),
+        population: cols.pop_slot.map(|k| {
+            (0..n_geos)
+                .map(|g| {
+                    let w = &panels[k].series(g)[window.clone()];
+                    w.iter().sum::<f64>() / w.len().max(1) as f64
+                })
+                .collect()
+        }),
         window_start: start_idx,
     })
 }
@@ -265,6 +274,7 @@ struct Columns {
     control_slot: Vec<usize>,
     categorical: Vec<usize>,
     rpk_slot: Option<usize>,
+    pop_slot: Option<usize>,
 }
 
 impl Columns {
@@ -321,6 +331,14 @@ impl Columns {
             }
             None => None,
         };
+        let pop_slot = match &s.data.population_column {
+            Some(p) => {
+                let idx = col(p, "data.population_column")?;
+                numeric.push((idx, p.clone(), Role::Population));
+                Some(numeric.len() - 1)
+            }
+            None => None,
+        };
         Ok(Columns {
             date,
             geo,
@@ -329,6 +347,7 @@ impl Columns {
             control_slot,
             categorical,
             rpk_slot,
+            pop_slot,
         })
     }
 }
@@ -381,6 +400,9 @@ fn read_rows(
             if *role == Role::Media && v < 0.0 {
                 let reason = "negative media value (spend/exposure must be ≥ 0)";
                 return Err(bad(name, raw, reason));
+            }
+            if *role == Role::Population && v <= 0.0 {
+                return Err(bad(name, raw, "population must be positive"));
             }
             nums.push(v);
         }

@@ -100,6 +100,9 @@ pub struct Dataset {
     pub revenue_per_kpi: Option<Panel>,
     /// First period of the modelling window (earlier periods only feed carryover).
     pub window_start: usize,
+    /// Population per geo, `[n_geos]`, when the spec names a population column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub population: Option<Vec<f64>>,
 }
 
 impl Dataset {

@@ -10,7 +10,8 @@ use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
 
-use super::{minimize, to_params, Setup};
+use super::whiten::Whitening;
+use super::{minimize_tol, to_params, Setup, REFIT};
 use crate::model::Params;
 use crate::observe::{Event, Observer};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,6 +24,7 @@ pub(crate) fn run(
     fitted: &[f64],
     u_hat: &[f64],
     sigma2: f64,
+    geo_spread: &[f64],
     draws: usize,
     block: usize,
     seed: u64,
@@ -45,6 +47,11 @@ pub(crate) fn run(
     obs.event(Event::Stage(&format!(
         "intervals: {draws} bootstrap refits"
     )));
+    // Refits start at the point estimate and minimise in coordinates whitened by the
+    // Hessian there: each draw is then a few well-conditioned steps away.
+    let point = setup.problem(y.to_vec(), sigma2);
+    let objective = |u: &[f64]| point.eval(u, true).map(|e| (e.f, e.grad));
+    let white = Whitening::at(u_hat.to_vec(), &objective);
     let done = AtomicUsize::new(0);
     let out: Vec<Option<Params>> = (0..draws)
         .into_par_iter()
@@ -72,9 +79,30 @@ pub(crate) fn run(
             for z in p.roi_shift.iter_mut().chain(p.lift_shift.iter_mut()) {
                 *z = StandardNormal.sample(&mut rng);
             }
-            let r = minimize(&p, u_hat.to_vec(), 150).and_then(|(u, _)| {
+            let found = match &white {
+                Some(w) => w.minimize(
+                    &|u: &[f64]| p.eval(u, true).map(|e| (e.f, e.grad)),
+                    150,
+                    REFIT,
+                ),
+                None => minimize_tol(&p, u_hat.to_vec(), 150, REFIT).map(|r| r.0),
+            };
+            let r = found.and_then(|u| {
                 let e = p.eval(&u, false)?;
-                Some(to_params(setup, &u, &e.beta))
+                let mut params = to_params(setup, &u, &e.beta);
+                if !geo_spread.is_empty() {
+                    super::geo::attach(
+                        setup,
+                        &p.y,
+                        &u,
+                        &e.beta,
+                        sigma2,
+                        geo_spread,
+                        &mut params,
+                        None,
+                    );
+                }
+                Some(params)
             });
             let k = done.fetch_add(1, Ordering::Relaxed) + 1;
             obs.event(Event::Progress {

@@ -3,9 +3,11 @@
 //! and a moving-block residual bootstrap for uncertainty.
 
 mod bootstrap;
+mod geo;
 mod nuts;
 mod posterior;
 mod problem;
+mod whiten;
 
 use std::time::Instant;
 
@@ -168,16 +170,64 @@ pub(crate) fn minimize(p: &Problem, u0: Vec<f64>, max_iters: u64) -> Option<(Vec
     )
 }
 
+/// Stopping rule of an L-BFGS run: gradient norm and change of the objective (both in
+/// log-density units).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Tolerance {
+    pub grad: f64,
+    pub cost: f64,
+}
+
+/// Tight: point estimates.
+pub(crate) const TIGHT: Tolerance = Tolerance {
+    grad: 1e-6,
+    cost: 1e-9,
+};
+
+/// For bootstrap refits started at the point estimate: a draw moves the parameters by
+/// about one posterior sd, so stopping once the objective changes by less than 1e-6
+/// log-density units (and the gradient is below 1e-3) costs nothing in the draw while
+/// large panels no longer spend most refits polishing digits.
+pub(crate) const REFIT: Tolerance = Tolerance {
+    grad: 1e-3,
+    cost: 1e-6,
+};
+
+/// [`minimize`] with a stopping rule.
+pub(crate) fn minimize_tol(
+    p: &Problem,
+    u0: Vec<f64>,
+    max_iters: u64,
+    tol: Tolerance,
+) -> Option<(Vec<f64>, f64)> {
+    minimize_fn_tol(
+        &|u: &[f64]| p.eval(u, true).map(|e| (e.f, e.grad)),
+        u0,
+        max_iters,
+        tol,
+    )
+}
+
 /// Minimise any smooth objective from `u0` with L-BFGS (More–Thuente line search).
 pub(crate) fn minimize_fn(f: Objective, u0: Vec<f64>, max_iters: u64) -> Option<(Vec<f64>, f64)> {
+    minimize_fn_tol(f, u0, max_iters, TIGHT)
+}
+
+/// [`minimize_fn`] with a stopping rule.
+pub(crate) fn minimize_fn_tol(
+    f: Objective,
+    u0: Vec<f64>,
+    max_iters: u64,
+    tol: Tolerance,
+) -> Option<(Vec<f64>, f64)> {
     if u0.is_empty() {
         let v = f(&u0)?.0;
         return Some((u0, v));
     }
     let solver = LBFGS::new(MoreThuenteLineSearch::new(), 7)
-        .with_tolerance_grad(1e-6)
+        .with_tolerance_grad(tol.grad)
         .ok()?
-        .with_tolerance_cost(1e-9)
+        .with_tolerance_cost(tol.cost)
         .ok()?;
     let cost = Cost {
         f,
@@ -228,6 +278,22 @@ pub(crate) fn build_setup(
                 }
             }
         })
+        .collect();
+    // Per-capita media (Meridian's convention): with a population column media enter as
+    // `κ · pop_g · β_c · sat(adstock(x)/(s_c · pop_g))` (κ = national KPI per capita,
+    // s_c = mean non-zero per-capita input), so one coefficient is one effect per capita
+    // and one saturation curve holds on spend per capita in every geo. The baseline
+    // stays relative to each geo's own KPI level (its seasonal swings scale with it).
+    let population = ds.population.as_ref().filter(|p| p.len() == ng);
+    let effect_scale: Vec<f64> = match population {
+        Some(p) => {
+            let kappa = kpi_scale.iter().sum::<f64>() / p.iter().sum::<f64>();
+            p.iter().map(|v| kappa * v).collect()
+        }
+        None => Vec::new(),
+    };
+    let geo_weight: Vec<f64> = (0..ng)
+        .map(|g| effect_scale.get(g).map_or(1.0, |e| e / kpi_scale[g]))
         .collect();
     let mut y = Vec::with_capacity(n);
     for (g, s) in kpi_scale.iter().enumerate() {
@@ -286,20 +352,34 @@ pub(crate) fn build_setup(
         } else {
             all_window.iter().sum::<f64>() / all_window.len() as f64
         };
-        let scales: Vec<f64> = (0..ng)
-            .map(|g| {
-                let nz: Vec<f64> = cd.input.series(g)[t0..t1]
-                    .iter()
-                    .copied()
+        let scales: Vec<f64> = match population {
+            Some(p) => {
+                let per_capita: Vec<f64> = (0..ng)
+                    .flat_map(|g| cd.input.series(g)[t0..t1].iter().map(move |v| v / p[g]))
                     .filter(|v| *v > 0.0)
                     .collect();
-                if nz.is_empty() {
-                    overall
+                let s = if per_capita.is_empty() {
+                    overall / (p.iter().sum::<f64>() / ng as f64)
                 } else {
-                    nz.iter().sum::<f64>() / nz.len() as f64
-                }
-            })
-            .collect();
+                    per_capita.iter().sum::<f64>() / per_capita.len() as f64
+                };
+                p.iter().map(|v| s * v).collect()
+            }
+            None => (0..ng)
+                .map(|g| {
+                    let nz: Vec<f64> = cd.input.series(g)[t0..t1]
+                        .iter()
+                        .copied()
+                        .filter(|v| *v > 0.0)
+                        .collect();
+                    if nz.is_empty() {
+                        overall
+                    } else {
+                        nz.iter().sum::<f64>() / nz.len() as f64
+                    }
+                })
+                .collect(),
+        };
         let mut boxes = cs.adstock.default_boxes(cs.max_lag);
         boxes.extend(cs.saturation.default_boxes());
         let names: Vec<&str> = cs
@@ -331,6 +411,7 @@ pub(crate) fn build_setup(
             boxes,
             inputs: (0..ng).map(|g| cd.input.series(g)[..t1].to_vec()).collect(),
             scales,
+            geo_weight: geo_weight.clone(),
             spend,
             roi_prior: cs
                 .roi_prior
@@ -360,6 +441,7 @@ pub(crate) fn build_setup(
     ridge.extend(std::iter::repeat_n(1e-6 * n as f64, channels.len()));
     Ok((
         Setup {
+            support: base.iter().map(|c| problem::support_of(c)).collect(),
             channels,
             n_geos: ng,
             t0,
@@ -368,6 +450,7 @@ pub(crate) fn build_setup(
             btb,
             ridge,
             kpi_scale,
+            effect_scale,
             pool,
             laplace: fs.marginal,
             experiments: lift_tests,
@@ -437,6 +520,7 @@ pub(crate) fn to_params(setup: &Setup, u: &[f64], beta: &[f64]) -> Params {
                     adstock,
                     saturation,
                     coef: beta[pb + c],
+                    geo_effect: Vec::new(),
                 }
             })
             .collect(),
@@ -737,7 +821,24 @@ pub fn fit_calibrated(
     let e = prob
         .eval(&u, false)
         .ok_or_else(|| FitError::Numerical("objective not finite at the optimum".into()))?;
-    let point = to_params(&setup, &u, &e.beta);
+    let mut point = to_params(&setup, &u, &e.beta);
+    let geo_spread = if spec.spec().fit.geo_pooling {
+        geo::spreads(&setup, &y, &u, &e.beta, sigma2).unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    if !geo_spread.is_empty() {
+        geo::attach(
+            &setup,
+            &y,
+            &u,
+            &e.beta,
+            sigma2,
+            &geo_spread,
+            &mut point,
+            None,
+        );
+    }
 
     let mut model = Model {
         schema_version: MODEL_SCHEMA_VERSION,
@@ -747,6 +848,8 @@ pub fn fit_calibrated(
         fit_start: t0,
         fit_end: t1,
         kpi_scale: setup.kpi_scale.clone(),
+        effect_scale: setup.effect_scale.clone(),
+        geo_spread: geo_spread.clone(),
         baseline,
         channels: spec
             .spec()
@@ -818,9 +921,18 @@ pub fn fit_calibrated(
             warmup: settings.warmup,
             seed: opts.seed,
         };
-        let (d, report) =
-            nuts::posterior_draws(&setup, &y, &u, &e.beta, sigma2, nuts_settings, names, obs)
-                .map_err(|m| FitError::Numerical(format!("NUTS: {m}")))?;
+        let (d, report) = nuts::posterior_draws(
+            &setup,
+            &y,
+            &u,
+            &e.beta,
+            sigma2,
+            &geo_spread,
+            nuts_settings,
+            names,
+            obs,
+        )
+        .map_err(|m| FitError::Numerical(format!("NUTS: {m}")))?;
         model.draws = d;
         model.draws_method = "nuts".into();
         model.sampler = Some(report);
@@ -840,6 +952,7 @@ pub fn fit_calibrated(
             &fitted_scaled,
             &u,
             sigma2,
+            &geo_spread,
             draws,
             spec.spec().fit.block_length,
             opts.seed,

@@ -17,8 +17,8 @@ use rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
 
 use super::posterior::{JointPoint, Posterior};
+use super::whiten::Whitening;
 use super::Setup;
-use crate::linalg::{Cholesky, SymMat};
 use crate::model::{ParamConvergence, Params, SamplerDiagnostics, MAX_STORED_DRAWS};
 use crate::observe::{Event, Observer};
 
@@ -60,88 +60,19 @@ impl nuts_rs::LogpError for NotFinite {
     }
 }
 
-/// Affine whitening `θ = θ̂ + L⁻ᵀ z`, with `θ̂` the joint posterior mode and `H = L Lᵀ` the
-/// Hessian of `−ln p` there (central differences of the analytic gradient, symmetrised,
-/// with the smallest diagonal ridge that makes it positive definite). NUTS samples `z`,
-/// whose posterior is near-standard: the linear correlations a diagonal mass matrix cannot
-/// express (an always-on channel against the intercept, a coefficient against its
-/// curve's half-saturation) are gone before adaptation starts. The map is linear, so its
-/// Jacobian is constant and `∇_z = L⁻¹ ∇_θ`.
-pub(crate) struct Whitening {
-    center: Vec<f64>,
-    chol: Cholesky,
-}
-
-impl Whitening {
-    /// From the mode reached by L-BFGS started at `init`; `None` if the density is not
-    /// finite there.
-    pub fn at_mode(post: &Posterior, init: &[f64]) -> Option<Whitening> {
-        let d = init.len();
-        let neg = |t: &[f64]| {
-            let mut g = vec![0.0; d];
-            let lp = post.logp(t, &mut g)?;
-            Some((-lp, g.iter().map(|v| -v).collect::<Vec<f64>>()))
-        };
-        let center = super::minimize_fn(&neg, init.to_vec(), 500)
-            .map(|r| r.0)
-            .unwrap_or_else(|| init.to_vec());
-        let mut h = SymMat::zeros(d);
-        let mut t = center.clone();
-        let mut cols = Vec::with_capacity(d);
-        for i in 0..d {
-            let step = 1e-5 * (1.0 + center[i].abs());
-            t[i] = center[i] + step;
-            let gp = neg(&t)?.1;
-            t[i] = center[i] - step;
-            let gm = neg(&t)?.1;
-            t[i] = center[i];
-            cols.push(
-                gp.iter()
-                    .zip(&gm)
-                    .map(|(a, b)| (a - b) / (2.0 * step))
-                    .collect::<Vec<f64>>(),
-            );
-        }
-        for (i, ci) in cols.iter().enumerate() {
-            for (j, cj) in cols.iter().enumerate().take(i + 1) {
-                h.set_sym(i, j, 0.5 * (ci[j] + cj[i]));
-            }
-        }
-        let scale = (0..d)
-            .map(|i| h.get(i, i).abs())
-            .fold(0.0, f64::max)
-            .max(1e-12);
-        let mut ridge = 0.0;
-        for _ in 0..20 {
-            let mut hr = h.clone();
-            (0..d).for_each(|i| hr.add_diag(i, ridge));
-            if let Some(chol) = Cholesky::factor(&hr) {
-                return Some(Whitening { center, chol });
-            }
-            ridge = if ridge == 0.0 {
-                1e-8 * scale
-            } else {
-                ridge * 10.0
-            };
-        }
-        // Not even a heavy ridge helped: sample on θ's own scale.
-        let mut id = SymMat::zeros(d);
-        (0..d).for_each(|i| id.add_diag(i, 1.0));
-        Some(Whitening {
-            center,
-            chol: Cholesky::factor(&id)?,
-        })
-    }
-
-    /// `θ = θ̂ + L⁻ᵀ z`.
-    pub fn theta(&self, z: &[f64]) -> Vec<f64> {
-        self.chol
-            .solve_upper(z)
-            .iter()
-            .zip(&self.center)
-            .map(|(a, c)| a + c)
-            .collect()
-    }
+/// The whitening at the joint mode reached by L-BFGS from `init` (the fast path's
+/// optimum); `None` if the density is not finite there.
+fn post_whitening(post: &Posterior, init: &[f64]) -> Option<Whitening> {
+    let d = init.len();
+    let neg = |t: &[f64]| {
+        let mut g = vec![0.0; d];
+        let lp = post.logp(t, &mut g)?;
+        Some((-lp, g.iter().map(|v| -v).collect::<Vec<f64>>()))
+    };
+    let center = super::minimize_fn(&neg, init.to_vec(), 500)
+        .map(|r| r.0)
+        .unwrap_or_else(|| init.to_vec());
+    Whitening::at(center, &neg)
 }
 
 /// Adapter from [`Posterior`] (in whitened coordinates) to nuts-rs.
@@ -172,7 +103,7 @@ impl CpuLogpFunc for Density<'_> {
     fn logp(&mut self, position: &[f64], grad: &mut [f64]) -> Result<f64, NotFinite> {
         let theta = self.white.theta(position);
         let lp = self.post.logp(&theta, &mut self.grad).ok_or(NotFinite)?;
-        grad.copy_from_slice(&self.white.chol.solve_lower(&self.grad));
+        grad.copy_from_slice(&self.white.grad_z(&self.grad));
         Ok(lp)
     }
 
@@ -200,7 +131,7 @@ pub(crate) fn sample(
     s: NutsSettings,
     obs: &dyn Observer,
 ) -> Result<NutsOutput, String> {
-    let white = Whitening::at_mode(post, init)
+    let white = post_whitening(post, init)
         .ok_or("the posterior density is not finite at the fast path's optimum")?;
     let dim = init.len();
     let total = s.chains * (s.warmup + s.draws);
@@ -302,6 +233,7 @@ pub(crate) fn posterior_draws(
     u: &[f64],
     beta: &[f64],
     sigma2: f64,
+    geo_spread: &[f64],
     s: NutsSettings,
     names: Vec<String>,
     obs: &dyn Observer,
@@ -350,9 +282,26 @@ pub(crate) fn posterior_draws(
         .draws
         .iter()
         .flat_map(|c| c.iter().step_by(step))
-        .filter_map(|theta| {
+        .enumerate()
+        .filter_map(|(i, theta)| {
             let p = post.unpack(theta)?;
-            Some(super::to_params(setup, &p.u, &p.beta))
+            let mut params = super::to_params(setup, &p.u, &p.beta);
+            if !geo_spread.is_empty() {
+                // Geo factors drawn from their conditional posterior given this draw.
+                let mut rng = StdRng::seed_from_u64(s.seed ^ (0x6E0_0000 + i as u64));
+                let s2 = p.sigma * p.sigma;
+                super::geo::attach(
+                    setup,
+                    y,
+                    &p.u,
+                    &p.beta,
+                    s2,
+                    geo_spread,
+                    &mut params,
+                    Some(&mut rng),
+                );
+            }
+            Some(params)
         })
         .collect();
     let rhat_max = parameters

@@ -189,7 +189,12 @@ impl<'a> Posterior<'a> {
         let k = self.roi_per_coef(&cols);
         let beta = self.coefficients(theta, &k)?;
         let mut r = self.y.to_vec();
-        for (col, b) in s.base.iter().chain(&cols).zip(&beta) {
+        for (i, b) in beta[..pb].iter().enumerate() {
+            if *b != 0.0 {
+                s.sub_base(i, *b, &mut r);
+            }
+        }
+        for (col, b) in cols.iter().zip(&beta[pb..]) {
             if *b != 0.0 {
                 r.iter_mut().zip(col).for_each(|(rv, x)| *rv -= b * x);
             }
@@ -201,12 +206,11 @@ impl<'a> Posterior<'a> {
         let off = s.offsets();
         // ∂E/∂β at fixed u (likelihood, ridge, lift tests), chained to θ below; the
         // u-gradients first collect the partials at fixed β.
-        let mut dbeta: Vec<f64> = s
-            .base
-            .iter()
-            .chain(&cols)
+        let mut dbeta: Vec<f64> = (0..pb)
+            .map(|i| s.base_dot(i, &r))
+            .chain(cols.iter().map(|col| dot(col, &r)))
             .zip(beta.iter().zip(&s.ridge))
-            .map(|(col, (b, l))| (l * b - dot(col, &r)) / s2)
+            .map(|(xr, (b, l))| (l * b - xr) / s2)
             .collect();
         for c in 0..nc {
             for (j, d) in jacs[c].iter().enumerate() {

@@ -24,6 +24,9 @@ pub(crate) struct ChannelSetup {
     pub inputs: Vec<Vec<f64>>,
     /// Per geo, the input scale (mean non-zero input in the fit window).
     pub scales: Vec<f64>,
+    /// Per geo, the media effect per unit coefficient relative to the KPI scale
+    /// (`effect_scale / kpi_scale`; 1 without a population column).
+    pub geo_weight: Vec<f64>,
     /// Spend in the fit window (0 for organic).
     pub spend: f64,
     /// The channel's own ROI prior, or the fixed default one.
@@ -137,20 +140,21 @@ impl ChannelSetup {
                 }
             }
             let inv = 1.0 / self.scales[g];
+            let gw = self.geo_weight[g];
             for t in 0..tf {
                 let i = g * tf + t;
                 let xr = a[t0 + t] * inv;
                 if !want {
-                    out[i] = sat.eval(xr);
+                    out[i] = gw * sat.eval(xr);
                     continue;
                 }
                 let (f, dfdx) = sat.eval_grad(xr, &mut dpar);
-                out[i] = f;
+                out[i] = gw * f;
                 for k in 0..na {
-                    jac[k][i] = dfdx * da[k][t0 + t] * inv * dvdu[k];
+                    jac[k][i] = gw * dfdx * da[k][t0 + t] * inv * dvdu[k];
                 }
                 for (j, d) in dpar.iter().enumerate() {
-                    jac[na + j][i] = d * dvdu[na + j];
+                    jac[na + j][i] = gw * d * dvdu[na + j];
                 }
             }
         }
@@ -166,11 +170,16 @@ pub(crate) struct Setup {
     pub t1: usize,
     /// Baseline columns, each `[n]` (n = n_geos · (t1 − t0)).
     pub base: Vec<Vec<f64>>,
+    /// Per baseline column, the index range outside which it is zero (a geo's intercept
+    /// lives in its own rows), so products with it cost its support, not `n`.
+    pub support: Vec<std::ops::Range<usize>>,
     pub btb: SymMat,
     /// Ridge weights for baseline then media coefficients (already × n).
     pub ridge: Vec<f64>,
     /// KPI scale per geo (mean KPI in the fit window).
     pub kpi_scale: Vec<f64>,
+    /// Media effect scale per geo with a population column (`κ · pop_g`), else empty.
+    pub effect_scale: Vec<f64>,
     /// The pooled ROI prior, if any channel takes it.
     pub pool: Option<Pool>,
     /// Integrate the linear coefficients out (Laplace): the objective is the marginal
@@ -205,7 +214,30 @@ pub(crate) struct Problem<'a> {
     pub lift_shift: Vec<f64>,
 }
 
+/// The index range holding every non-zero of `col` (empty at 0 when it is all zero).
+pub(crate) fn support_of(col: &[f64]) -> std::ops::Range<usize> {
+    match col.iter().position(|v| *v != 0.0) {
+        Some(a) => a..col.len() - col.iter().rev().position(|v| *v != 0.0).unwrap_or(0),
+        None => 0..0,
+    }
+}
+
 impl Setup {
+    /// `base[i] · v`, over the column's support.
+    pub(crate) fn base_dot(&self, i: usize, v: &[f64]) -> f64 {
+        let r = self.support[i].clone();
+        dot(&self.base[i][r.clone()], &v[r])
+    }
+
+    /// `r −= b · base[i]`, over the column's support.
+    pub(crate) fn sub_base(&self, i: usize, b: f64, r: &mut [f64]) {
+        let rg = self.support[i].clone();
+        r[rg.clone()]
+            .iter_mut()
+            .zip(&self.base[i][rg])
+            .for_each(|(rv, x)| *rv -= b * x);
+    }
+
     pub fn n_obs(&self) -> usize {
         self.n_geos * (self.t1 - self.t0)
     }
@@ -365,7 +397,7 @@ impl Setup {
     }
 
     pub fn problem(&self, y: Vec<f64>, sigma2: f64) -> Problem<'_> {
-        let bty = self.base.iter().map(|c| dot(c, &y)).collect();
+        let bty = (0..self.base.len()).map(|i| self.base_dot(i, &y)).collect();
         Problem {
             setup: self,
             y,
@@ -411,7 +443,7 @@ impl Problem<'_> {
         b[..pb].copy_from_slice(&self.bty);
         for c in 0..nc {
             for i in 0..pb {
-                a.set_sym(i, pb + c, dot(&s.base[i], &cols[c]));
+                a.set_sym(i, pb + c, s.base_dot(i, &cols[c]));
             }
             for d in 0..=c {
                 a.set_sym(pb + d, pb + c, dot(&cols[d], &cols[c]));
@@ -462,10 +494,9 @@ impl Problem<'_> {
             (0.0, Vec::new())
         };
         let mut r = self.y.clone();
-        for (i, col) in s.base.iter().enumerate() {
-            let bi = beta[i];
-            if bi != 0.0 {
-                r.iter_mut().zip(col).for_each(|(rv, x)| *rv -= bi * x);
+        for (i, bi) in beta[..pb].iter().enumerate() {
+            if *bi != 0.0 {
+                s.sub_base(i, *bi, &mut r);
             }
         }
         for (c, col) in cols.iter().enumerate() {
@@ -511,20 +542,31 @@ impl Problem<'_> {
             return None;
         }
         if want_grad {
+            let n = s.n_obs();
             for (c, ch) in s.channels.iter().enumerate() {
                 let bc = beta[pb + c];
+                // Row pb + c of A⁻¹ applied to the design: Σ_j A⁻¹[c, j] x_j, so each
+                // parameter's trace term is one product with it.
+                let ax: Vec<f64> = if s.laplace {
+                    let row = &ainv[c];
+                    let mut v = vec![0.0; n];
+                    for (i, a) in row[..pb].iter().enumerate() {
+                        s.sub_base(i, -a, &mut v);
+                    }
+                    for (j, x) in cols.iter().enumerate() {
+                        v.iter_mut().zip(x).for_each(|(a, b)| *a += row[pb + j] * b);
+                    }
+                    v
+                } else {
+                    Vec::new()
+                };
                 for (k, d) in jacs[c].iter().enumerate() {
                     let gi = off[c] + k;
                     if s.laplace {
                         // ½ tr(A⁻¹ ∂A): ∂A has x_j·d in row and column pb + c, and
                         // 2 x_c·d + ∂λ_c on the diagonal.
                         let row = &ainv[c];
-                        let mut t: f64 = s.base.iter().zip(row).map(|(x, a)| a * dot(x, d)).sum();
-                        t += cols
-                            .iter()
-                            .enumerate()
-                            .map(|(j, x)| row[pb + j] * dot(x, d))
-                            .sum::<f64>();
+                        let mut t = dot(&ax, d);
                         if let Some((kk, pr)) = roi_terms[c] {
                             let dk = s.kpi_total(d) / ch.spend;
                             let dlam = 2.0 * self.sigma2 * kk * dk / (pr.sd * pr.sd);

@@ -45,6 +45,17 @@ pub struct ChannelParams {
     pub saturation: Saturation,
     /// Coefficient in units of the geo's mean KPI per unit of saturated input.
     pub coef: f64,
+    /// Geo panels with partial pooling: each geo's effect relative to the national one
+    /// (`[n_geos]`, geo g's coefficient is `coef · geo_effect[g]`); empty means 1.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub geo_effect: Vec<f64>,
+}
+
+impl ChannelParams {
+    /// The coefficient in geo `g`: `coef · geo_effect[g]`.
+    pub fn coef_in(&self, g: usize) -> f64 {
+        self.coef * self.geo_effect.get(g).copied().unwrap_or(1.0)
+    }
 }
 
 /// A full parameter set: the point estimate or one uncertainty draw.
@@ -176,6 +187,15 @@ pub struct Model {
     pub fit_end: usize,
     /// Per geo KPI scale (mean KPI in the fit window).
     pub kpi_scale: Vec<f64>,
+    /// Per channel geo spread of partial pooling (sd of the geo factors, `[channels]`);
+    /// empty for national data or without pooling.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub geo_spread: Vec<f64>,
+    /// Per geo KPI per unit of media coefficient, when it differs from `kpi_scale`: with
+    /// a population column `κ · pop_g` (κ = KPI per capita), so one coefficient is one
+    /// effect per capita in every geo. Empty means `kpi_scale`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub effect_scale: Vec<f64>,
     /// Baseline recipe.
     pub baseline: Baseline,
     /// Channel facts.
@@ -259,6 +279,14 @@ pub struct Lineage {
 }
 
 impl Model {
+    /// KPI per unit of media coefficient in geo `g` (see `effect_scale`).
+    pub fn effect_scale(&self, g: usize) -> f64 {
+        self.effect_scale
+            .get(g)
+            .copied()
+            .unwrap_or(self.kpi_scale[g])
+    }
+
     /// The content hash of the model: FNV-1a 64 of its compact JSON without `model_id`
     /// itself and without the fit's wall-clock time, so two fits with the same inputs and
     /// seed get the same id, and a model loaded back keeps it.
@@ -328,7 +356,7 @@ impl Model {
             let o = out.series_mut(g);
             convolve(input.series(g), &w, o);
             let inv = 1.0 / self.channels[c].input_scale[g];
-            let k = p.coef * self.kpi_scale[g];
+            let k = p.coef_in(g) * self.effect_scale(g);
             o.iter_mut()
                 .for_each(|v| *v = k * p.saturation.eval(*v * inv));
         }

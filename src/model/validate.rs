@@ -61,6 +61,9 @@ pub(crate) fn check(m: &Model) -> Result<(), Invalid> {
         return bad("dataset.window_start", "is after fit_start");
     }
     positive_finite("kpi_scale", &m.kpi_scale, ng)?;
+    if !m.effect_scale.is_empty() {
+        positive_finite("effect_scale", &m.effect_scale, ng)?;
+    }
     for (c, info) in m.channels.iter().enumerate() {
         positive_finite(&format!("channels[{c}].input_scale"), &info.input_scale, ng)?;
         if info.paid != m.dataset.channels[c].spend.is_some() {
@@ -210,6 +213,9 @@ fn check_dataset(ds: &Dataset) -> Result<(), Invalid> {
     }
     if let Some(r) = &ds.revenue_per_kpi {
         check_panel("dataset.revenue_per_kpi", r, ng, np)?;
+    }
+    if let Some(p) = &ds.population {
+        positive_finite("dataset.population", p, ng)?;
     }
     Ok(())
 }
