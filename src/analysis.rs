@@ -9,6 +9,7 @@
 //!   carryover included (earlier periods' extra spend carries into later fit periods)
 //! - media share = Σ_c contribution_c / Σ_t KPI_t (actual)
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::calibration::Experiment;
@@ -59,13 +60,30 @@ pub fn scaled_input(model: &Model, c: usize, range: std::ops::Range<usize>, fact
 
 /// Contribution, spend and marginal effect of every channel over the fit window.
 pub fn channel_metrics(model: &Model, p: &Params) -> Vec<Metrics> {
+    channel_metrics_by_geo(model, p, false).0
+}
+
+/// [`channel_metrics`], and with `by_geo` each channel's contribution per geo over the
+/// fit window (`[channel][geo]`, empty otherwise) from the same pass.
+fn channel_metrics_by_geo(
+    model: &Model,
+    p: &Params,
+    by_geo: bool,
+) -> (Vec<Metrics>, Vec<Vec<f64>>) {
     let w = model.fit_start..model.fit_end;
-    (0..model.channels.len())
+    let mut geo = Vec::new();
+    let metrics = (0..model.channels.len())
         .map(|c| {
             let ch = &model.dataset.channels[c];
-            let base = model
-                .channel_contribution(&p.channels[c], c, &ch.input)
-                .sum_over(w.clone());
+            let panel = model.channel_contribution(&p.channels[c], c, &ch.input);
+            if by_geo {
+                geo.push(
+                    (0..panel.n_geos)
+                        .map(|g| panel.series(g)[w.clone()].iter().sum::<f64>())
+                        .collect(),
+                );
+            }
+            let base = panel.sum_over(w.clone());
             let up = model
                 .channel_contribution(
                     &p.channels[c],
@@ -83,7 +101,8 @@ pub fn channel_metrics(model: &Model, p: &Params) -> Vec<Metrics> {
                 marginal: up - base,
             }
         })
-        .collect()
+        .collect();
+    (metrics, geo)
 }
 
 /// Percentile of a sample (linear interpolation), `q` in `[0, 1]`; non-finite values are
@@ -332,6 +351,92 @@ pub struct Summary {
     /// Each lift test the fit was calibrated with, beside the lift the model implies.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub experiments: Vec<ExperimentCheck>,
+    /// Geo panels: every geo's own figures (absent for national data).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub by_geo: Vec<GeoSummary>,
+}
+
+/// One geo of a panel: its KPI, population and each channel's figures there.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GeoSummary {
+    /// Geo name.
+    pub geo: String,
+    /// Population (with a population column).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub population: Option<f64>,
+    /// Actual KPI in the fit window.
+    pub kpi: f64,
+    /// Per channel.
+    pub channels: Vec<GeoChannelSummary>,
+}
+
+/// One channel in one geo.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GeoChannelSummary {
+    /// Channel name.
+    pub name: String,
+    /// Spend in the geo over the fit window (0 for organic).
+    pub spend: f64,
+    /// KPI contribution in the geo.
+    pub contribution: f64,
+    /// Interval for the contribution.
+    pub contribution_interval: [f64; 2],
+    /// Contribution / spend (null for organic or no spend in the geo).
+    pub roi: Option<f64>,
+    /// Interval for ROI.
+    pub roi_interval: Option<[f64; 2]>,
+    /// The geo's effect relative to the national one (partial pooling; 1 = national).
+    pub effect: f64,
+}
+
+/// Per-geo figures from the point and the draws' `[channel][geo]` contributions: point
+/// (or, for posterior draws, median) with the same intervals as the national figures.
+fn geo_summaries(
+    model: &Model,
+    point: &[Vec<f64>],
+    draws: &[Vec<Vec<f64>>],
+    posterior: bool,
+    mass: Spread,
+) -> Vec<GeoSummary> {
+    let w = model.fit_start..model.fit_end;
+    let ds = &model.dataset;
+    (0..ds.n_geos())
+        .map(|g| GeoSummary {
+            geo: ds.geos[g].clone(),
+            population: ds.population.as_ref().and_then(|p| p.get(g).copied()),
+            kpi: ds.kpi.series(g)[w.clone()].iter().sum(),
+            channels: (0..model.channels.len())
+                .map(|c| {
+                    let spend: f64 = ds.channels[c]
+                        .spend
+                        .as_ref()
+                        .map(|s| s.series(g)[w.clone()].iter().sum())
+                        .unwrap_or(0.0);
+                    let col: Vec<f64> = draws.iter().map(|d| d[c][g]).collect();
+                    let contribution = if posterior {
+                        quantile(&col, 0.5)
+                    } else {
+                        point[c][g]
+                    };
+                    let contribution_interval = interval(&col, mass, contribution);
+                    let paid = spend > 0.0;
+                    GeoChannelSummary {
+                        name: model.channels[c].name.clone(),
+                        spend,
+                        contribution,
+                        contribution_interval,
+                        roi: paid.then(|| contribution / spend),
+                        roi_interval: paid.then(|| contribution_interval.map(|v| v / spend)),
+                        effect: model.point.channels[c]
+                            .geo_effect
+                            .get(g)
+                            .copied()
+                            .unwrap_or(1.0),
+                    }
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 /// A lift test against the fitted model.
@@ -472,12 +577,15 @@ fn summary_warnings(channels: &[ChannelSummary], fit: &FitSummary) -> Vec<String
 
 /// Summarise a fitted model.
 pub fn summarize(model: &Model) -> Summary {
-    let draws: Vec<Vec<Metrics>> = model
+    let by_geo = model.dataset.n_geos() > 1;
+    // One pass per draw; per-geo figures are kept as `[channel][geo]` sums per draw, so
+    // memory is draws × channels × geos, never × periods.
+    let (draws, geo_draws): (Vec<Vec<Metrics>>, Vec<Vec<Vec<f64>>>) = model
         .draws
-        .iter()
-        .map(|d| channel_metrics(model, d))
-        .collect();
-    let mut point = channel_metrics(model, &model.point);
+        .par_iter()
+        .map(|d| channel_metrics_by_geo(model, d, by_geo))
+        .unzip();
+    let (mut point, geo_point) = channel_metrics_by_geo(model, &model.point, by_geo);
     // Posterior draws: each channel's figures are posterior medians (ROI and mROI are
     // monotone in contribution and marginal at fixed spend, so they are medians too).
     let posterior = !model.spread().recentre && draws.len() >= 2;
@@ -568,6 +676,11 @@ pub fn summarize(model: &Model) -> Summary {
         })
         .collect();
     let share_draws: Vec<f64> = draws.iter().map(|d| share(d)).collect();
+    let geo_summaries = if by_geo {
+        geo_summaries(model, &geo_point, &geo_draws, posterior, mass)
+    } else {
+        Vec::new()
+    };
     let d = &model.diagnostics;
     let fit = FitSummary {
         r2: d.fit.r2,
@@ -589,6 +702,7 @@ pub fn summarize(model: &Model) -> Summary {
             draws_per_chain: sd.draws_per_chain,
         }),
         experiments: experiment_checks(model, &model.experiments),
+        by_geo: geo_summaries,
         schema_version: SUMMARY_SCHEMA_VERSION,
         name: model.spec.name.clone(),
         kpi: model.spec.data.kpi.clone(),
@@ -690,7 +804,7 @@ pub fn response_curves(model: &Model, steps: usize) -> Vec<ResponseCurve> {
                             .sum_over(w.clone())
                     };
                     let point = eval(&model.point);
-                    let d: Vec<f64> = model.draws.iter().map(eval).collect();
+                    let d: Vec<f64> = model.draws.par_iter().map(eval).collect();
                     CurvePoint {
                         multiplier: m,
                         spend: m * spend,

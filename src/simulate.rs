@@ -187,6 +187,13 @@ pub struct ChannelTruth {
     /// `amplitude · hill(adstock(spend) / scale)` (geos get their size share of it).
     #[serde(default)]
     pub amplitude: f64,
+    /// Per geo: the geo's effect relative to the national one (per-capita panels with
+    /// geo heterogeneity), and its ROI over the window.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub geo_effect: Vec<f64>,
+    /// Per geo ROI over the window (geo panels).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub geo_roi: Vec<f64>,
 }
 
 /// Ground truth of a simulation.
@@ -491,6 +498,21 @@ pub fn simulate_changed(cfg: &SimConfig, change: Option<EffectChange>) -> Simula
             half_saturation: k,
             slope: s_,
             amplitude: amp,
+            geo_effect: if ng > 1 {
+                geo_effect[c].clone()
+            } else {
+                Vec::new()
+            },
+            geo_roi: if ng > 1 {
+                (0..ng)
+                    .map(|g| {
+                        let sp: f64 = spend[c][g][..fit_w].iter().sum();
+                        series[g][..fit_w].iter().sum::<f64>() / sp.max(1e-12)
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
         });
         contrib.push(series);
     }

@@ -62,6 +62,22 @@ fn edited_model_artifacts_are_rejected_naming_the_field() {
             "field `kpi_scale`: has 0 values, expected 1",
         ),
         (
+            Box::new(|v| v["effect_scale"] = Value::Array(vec![(-1.0).into()])),
+            "field `effect_scale[0]`: must be finite and > 0, got -1",
+        ),
+        (
+            Box::new(|v| v["point"]["channels"][0]["geo_effect"] = Value::Array(vec![1.into(), 2.into()])),
+            "field `point.channels[0].geo_effect`: has 2 values, expected 1",
+        ),
+        (
+            Box::new(|v| v["draws"][0]["channels"][1]["geo_effect"] = Value::Array(vec![(-2.0).into()])),
+            "field `draws[0].channels[1].geo_effect[0]`: must be finite and ≥ 0, got -2",
+        ),
+        (
+            Box::new(|v| v["dataset"]["population"] = Value::Array(vec![0.into()])),
+            "field `dataset.population[0]`: must be finite and > 0, got 0",
+        ),
+        (
             Box::new(|v| {
                 v["dataset"]["kpi"]["values"].as_array_mut().unwrap().pop();
             }),

@@ -99,7 +99,7 @@ pub(crate) fn run(
                         sigma2,
                         geo_spread,
                         &mut params,
-                        None,
+                        Some(&mut rng),
                     );
                 }
                 Some(params)

@@ -317,6 +317,23 @@ fn check_params(field: &str, p: &Params, m: &Model) -> Result<(), Invalid> {
         if !cp.coef.is_finite() {
             return bad(format!("{f}.coef"), "is not a finite number");
         }
+        let ng = m.dataset.n_geos();
+        if !cp.geo_effect.is_empty() && cp.geo_effect.len() != ng {
+            return bad(
+                format!("{f}.geo_effect"),
+                format!("has {} values, expected {ng}", cp.geo_effect.len()),
+            );
+        }
+        if let Some(i) = cp
+            .geo_effect
+            .iter()
+            .position(|x| !(x.is_finite() && *x >= 0.0))
+        {
+            return bad(
+                format!("{f}.geo_effect[{i}]"),
+                format!("must be finite and ≥ 0, got {}", cp.geo_effect[i]),
+            );
+        }
         check_adstock(&format!("{f}.adstock"), &cp.adstock)?;
         check_saturation(&format!("{f}.saturation"), &cp.saturation)?;
     }

@@ -376,12 +376,16 @@ impl Adstock {
 /// Causal convolution kernel: `out[t] = Σ_{l < w.len(), l ≤ t} w[l] · x[t − l]`.
 pub fn convolve(x: &[f64], w: &[f64], out: &mut [f64]) {
     debug_assert_eq!(x.len(), out.len());
-    for (t, o) in out.iter_mut().enumerate() {
-        let lmax = w.len().min(t + 1);
-        let mut acc = 0.0;
-        for (l, wl) in w.iter().enumerate().take(lmax) {
-            acc += wl * x[t - l];
-        }
-        *o = acc;
+    // Lag by lag (`out[l..] += w_l · x[..n−l]`): each pass is an independent
+    // multiply-add per period that the compiler vectorises, where summing lags per period
+    // is one serial chain of additions. Every period still adds its lags in order
+    // l = 0, 1, …, so the result is bit-identical to the per-period sum.
+    let n = x.len().min(out.len());
+    out.iter_mut().for_each(|o| *o = 0.0);
+    for (l, &wl) in w.iter().enumerate().take(n) {
+        out[l..n]
+            .iter_mut()
+            .zip(&x[..n - l])
+            .for_each(|(o, xv)| *o += wl * xv);
     }
 }
