@@ -38,19 +38,8 @@ struct Stage<'a> {
 
 impl<'a> Stage<'a> {
     fn new(setup: &'a Setup, y: &[f64], u: &[f64], beta: &[f64]) -> Stage<'a> {
-        let pb = setup.base.len();
         let cols = setup.columns(u, false).0;
-        let mut resid = y.to_vec();
-        for (i, b) in beta[..pb].iter().enumerate() {
-            if *b != 0.0 {
-                setup.sub_base(i, *b, &mut resid);
-            }
-        }
-        for (col, b) in cols.iter().zip(&beta[pb..]) {
-            if *b != 0.0 {
-                resid.iter_mut().zip(col).for_each(|(r, x)| *r -= b * x);
-            }
-        }
+        let resid = setup.residual(y, &cols, beta);
         Stage { setup, cols, resid }
     }
 

@@ -188,17 +188,7 @@ impl<'a> Posterior<'a> {
         let (cols, jacs) = s.columns(u, true);
         let k = self.roi_per_coef(&cols);
         let beta = self.coefficients(theta, &k)?;
-        let mut r = self.y.to_vec();
-        for (i, b) in beta[..pb].iter().enumerate() {
-            if *b != 0.0 {
-                s.sub_base(i, *b, &mut r);
-            }
-        }
-        for (col, b) in cols.iter().zip(&beta[pb..]) {
-            if *b != 0.0 {
-                r.iter_mut().zip(col).for_each(|(rv, x)| *rv -= b * x);
-            }
-        }
+        let r = s.residual(self.y, &cols, &beta);
         let sse: f64 = r.iter().map(|v| v * v).sum();
         let pen: f64 = s.ridge.iter().zip(&beta).map(|(l, b)| l * b * b).sum();
         let n_ridge = s.ridge.iter().filter(|l| **l > 0.0).count() as f64;

@@ -238,6 +238,23 @@ impl Setup {
             .for_each(|(rv, x)| *rv -= b * x);
     }
 
+    /// `y − Σ_i base_i β_i − Σ_c cols_c β_{p_b + c}` (`beta` = baseline then media).
+    pub(crate) fn residual(&self, y: &[f64], cols: &[Vec<f64>], beta: &[f64]) -> Vec<f64> {
+        let pb = self.base.len();
+        let mut r = y.to_vec();
+        for (i, b) in beta[..pb].iter().enumerate() {
+            if *b != 0.0 {
+                self.sub_base(i, *b, &mut r);
+            }
+        }
+        for (col, b) in cols.iter().zip(&beta[pb..]) {
+            if *b != 0.0 {
+                r.iter_mut().zip(col).for_each(|(rv, x)| *rv -= b * x);
+            }
+        }
+        r
+    }
+
     pub fn n_obs(&self) -> usize {
         self.n_geos * (self.t1 - self.t0)
     }
@@ -493,18 +510,7 @@ impl Problem<'_> {
         } else {
             (0.0, Vec::new())
         };
-        let mut r = self.y.clone();
-        for (i, bi) in beta[..pb].iter().enumerate() {
-            if *bi != 0.0 {
-                s.sub_base(i, *bi, &mut r);
-            }
-        }
-        for (c, col) in cols.iter().enumerate() {
-            let bc = beta[pb + c];
-            if bc != 0.0 {
-                r.iter_mut().zip(col).for_each(|(rv, x)| *rv -= bc * x);
-            }
-        }
+        let r = s.residual(&self.y, &cols, &beta);
         let sse: f64 = r.iter().map(|v| v * v).sum();
         let mut pen: f64 = s.ridge.iter().zip(&beta).map(|(l, b)| l * b * b).sum();
         let mut roi_pen = 0.0;
