@@ -522,7 +522,7 @@ fn default_share_prior() -> f64 {
     0.15
 }
 fn default_prior_ratio() -> f64 {
-    0.9
+    1.5
 }
 
 fn default_draws() -> usize {
