@@ -90,18 +90,16 @@ pub(crate) fn run(
             let r = found.and_then(|u| {
                 let e = p.eval(&u, false)?;
                 let mut params = to_params(setup, &u, &e.beta);
-                if !geo_spread.is_empty() {
-                    super::geo::attach(
-                        setup,
-                        &p.y,
-                        &u,
-                        &e.beta,
-                        sigma2,
-                        geo_spread,
-                        &mut params,
-                        Some(&mut rng),
-                    );
-                }
+                super::geo::draw(
+                    setup,
+                    &p.y,
+                    &u,
+                    &e.beta,
+                    sigma2,
+                    geo_spread,
+                    &mut params,
+                    &mut rng,
+                );
                 Some(params)
             });
             let k = done.fetch_add(1, Ordering::Relaxed) + 1;

@@ -78,60 +78,114 @@ fn active(beta_media: &[f64]) -> Vec<usize> {
         .collect()
 }
 
-/// Estimate the geo spreads `τ_c` (`[channels]`) at the point fit; `None` for national
-/// data.
-pub(crate) fn spreads(
-    setup: &Setup,
-    y: &[f64],
-    u: &[f64],
-    beta: &[f64],
-    sigma2: f64,
-) -> Option<Vec<f64>> {
-    if setup.n_geos < 2 {
-        return None;
-    }
-    let pb = setup.base.len();
-    let bm = &beta[pb..];
-    let act = active(bm);
-    let stage = Stage::new(setup, y, u, beta);
-    let nc = setup.channels.len();
-    let mut sq = vec![0.0; nc];
-    let mut var = vec![0.0; nc];
-    let mut used = 0usize;
-    for g in 0..setup.n_geos {
-        let (mut gram, rhs) = stage.normal_equations(g, bm, &act);
-        let scale = (0..act.len()).map(|i| gram.get(i, i)).fold(0.0, f64::max);
-        (0..act.len()).for_each(|i| gram.add_diag(i, 1e-9 * scale.max(1e-300)));
-        let Some(chol) = Cholesky::factor(&gram) else {
-            continue;
-        };
-        let d = chol.solve(&rhs);
-        used += 1;
-        for (a, &c) in act.iter().enumerate() {
-            let mut e = vec![0.0; act.len()];
-            e[a] = 1.0;
-            sq[c] += d[a] * d[a];
-            var[c] += sigma2 * chol.solve(&e)[a];
+impl Stage<'_> {
+    /// The geo spreads `τ_c` (`[channels]`) by the method of moments over geos.
+    fn spreads(&self, beta_media: &[f64], sigma2: f64) -> Vec<f64> {
+        let act = active(beta_media);
+        let nc = self.setup.channels.len();
+        let mut sq = vec![0.0; nc];
+        let mut var = vec![0.0; nc];
+        let mut used = 0usize;
+        for g in 0..self.setup.n_geos {
+            let (mut gram, rhs) = self.normal_equations(g, beta_media, &act);
+            let scale = (0..act.len()).map(|i| gram.get(i, i)).fold(0.0, f64::max);
+            (0..act.len()).for_each(|i| gram.add_diag(i, 1e-9 * scale.max(1e-300)));
+            let Some(chol) = Cholesky::factor(&gram) else {
+                continue;
+            };
+            let d = chol.solve(&rhs);
+            used += 1;
+            for (a, &c) in act.iter().enumerate() {
+                let mut e = vec![0.0; act.len()];
+                e[a] = 1.0;
+                sq[c] += d[a] * d[a];
+                var[c] += sigma2 * chol.solve(&e)[a];
+            }
         }
-    }
-    if used < 2 {
-        return Some(vec![0.0; nc]);
-    }
-    Some(
+        if used < 2 {
+            return vec![0.0; nc];
+        }
         (0..nc)
             .map(|c| {
                 let t2 = (sq[c] - var[c]) / used as f64;
                 t2.max(0.0).sqrt().min(TAU_MAX)
             })
-            .collect(),
-    )
+            .collect()
+    }
+
+    /// Geo factors `1 + δ_gc` (clamped at 0) into `params`: the conditional posterior
+    /// mean, or with `rng` a draw from it. With `G = M_gᵀM_g` and `D = diag(1/τ²)`,
+    /// `P = G/σ² + D = (G + σ²D)/σ²`, so one factor `L Lᵀ = G + σ²D` gives the mean
+    /// `(G + σ²D)⁻¹ M_gᵀ r_g` and a draw `mean + σ L⁻ᵀ z` (covariance `σ²(L Lᵀ)⁻¹ = P⁻¹`).
+    fn attach(
+        &self,
+        beta_media: &[f64],
+        sigma2: f64,
+        tau: &[f64],
+        params: &mut Params,
+        mut rng: Option<&mut StdRng>,
+    ) {
+        let act: Vec<usize> = active(beta_media)
+            .into_iter()
+            .filter(|&c| tau[c] > 0.0)
+            .collect();
+        if act.is_empty() {
+            return;
+        }
+        let sigma = sigma2.sqrt();
+        // Per geo, δ over the active channels (None: a singular geo keeps the national
+        // effect).
+        let deltas: Vec<Option<Vec<f64>>> = (0..self.setup.n_geos)
+            .map(|g| {
+                let (mut prec, rhs) = self.normal_equations(g, beta_media, &act);
+                for (a, &c) in act.iter().enumerate() {
+                    prec.add_diag(a, sigma2 / (tau[c] * tau[c]));
+                }
+                let chol = Cholesky::factor(&prec)?;
+                let mut d = chol.solve(&rhs);
+                if let Some(r) = rng.as_deref_mut() {
+                    let z: Vec<f64> = (0..act.len()).map(|_| StandardNormal.sample(r)).collect();
+                    d.iter_mut()
+                        .zip(chol.solve_upper(&z))
+                        .for_each(|(a, b)| *a += sigma * b);
+                }
+                Some(d)
+            })
+            .collect();
+        for (a, &c) in act.iter().enumerate() {
+            params.channels[c].geo_effect = deltas
+                .iter()
+                .map(|d| d.as_ref().map_or(1.0, |d| (1.0 + d[a]).max(0.0)))
+                .collect();
+        }
+    }
 }
 
-/// Attach geo factors `1 + δ_gc` (clamped at 0) to `params` (fitted at `u`, `beta`):
-/// the conditional posterior mean, or with `rng` a draw from the conditional posterior.
-/// Channels with `τ_c = 0` keep the national effect everywhere.
+/// At the point fit (`u`, `beta`): estimate the geo spreads `τ_c` (`[channels]`) and give
+/// `params` the conditional posterior mean of its geo factors, from one pass over the
+/// residual. Empty for national data.
+pub(crate) fn pool_point(
+    setup: &Setup,
+    y: &[f64],
+    u: &[f64],
+    beta: &[f64],
+    sigma2: f64,
+    params: &mut Params,
+) -> Vec<f64> {
+    if setup.n_geos < 2 {
+        return Vec::new();
+    }
+    let stage = Stage::new(setup, y, u, beta);
+    let bm = &beta[setup.base.len()..];
+    let tau = stage.spreads(bm, sigma2);
+    stage.attach(bm, sigma2, &tau, params, None);
+    tau
+}
+
+/// Draw the geo factors of `params` (one uncertainty draw fitted at `u`, `beta`, with
+/// spreads `tau` from [`pool_point`]) from their conditional posterior.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn attach(
+pub(crate) fn draw(
     setup: &Setup,
     y: &[f64],
     u: &[f64],
@@ -139,44 +193,11 @@ pub(crate) fn attach(
     sigma2: f64,
     tau: &[f64],
     params: &mut Params,
-    mut rng: Option<&mut StdRng>,
+    rng: &mut StdRng,
 ) {
-    let pb = setup.base.len();
-    let bm = &beta[pb..];
-    let act: Vec<usize> = active(bm).into_iter().filter(|&c| tau[c] > 0.0).collect();
-    if act.is_empty() || setup.n_geos < 2 {
+    if setup.n_geos < 2 || tau.iter().all(|t| *t <= 0.0) {
         return;
     }
     let stage = Stage::new(setup, y, u, beta);
-    let ng = setup.n_geos;
-    let mut factors = vec![vec![1.0; ng]; setup.channels.len()];
-    for (g, _) in (0..ng).enumerate() {
-        let (mut prec, rhs) = stage.normal_equations(g, bm, &act);
-        let k = act.len();
-        for i in 0..k {
-            for j in 0..=i {
-                prec.set_sym(i, j, prec.get(i, j) / sigma2);
-            }
-        }
-        for (a, &c) in act.iter().enumerate() {
-            prec.add_diag(a, 1.0 / (tau[c] * tau[c]));
-        }
-        let Some(chol) = Cholesky::factor(&prec) else {
-            continue;
-        };
-        let mut d = chol.solve(&rhs.iter().map(|v| v / sigma2).collect::<Vec<f64>>());
-        if let Some(r) = rng.as_deref_mut() {
-            // δ = mean + L⁻ᵀ z has covariance (L Lᵀ)⁻¹ = P⁻¹.
-            let z: Vec<f64> = (0..k).map(|_| StandardNormal.sample(r)).collect();
-            d.iter_mut()
-                .zip(chol.solve_upper(&z))
-                .for_each(|(a, b)| *a += b);
-        }
-        for (a, &c) in act.iter().enumerate() {
-            factors[c][g] = (1.0 + d[a]).max(0.0);
-        }
-    }
-    for &c in &act {
-        params.channels[c].geo_effect = std::mem::take(&mut factors[c]);
-    }
+    stage.attach(&beta[setup.base.len()..], sigma2, tau, params, Some(rng));
 }

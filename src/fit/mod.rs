@@ -163,11 +163,7 @@ impl Gradient for Cost<'_> {
 
 /// Minimise the fit objective from `u0` with L-BFGS; returns the best point and value.
 pub(crate) fn minimize(p: &Problem, u0: Vec<f64>, max_iters: u64) -> Option<(Vec<f64>, f64)> {
-    minimize_fn(
-        &|u: &[f64]| p.eval(u, true).map(|e| (e.f, e.grad)),
-        u0,
-        max_iters,
-    )
+    minimize_tol(p, u0, max_iters, TIGHT)
 }
 
 /// Stopping rule of an L-BFGS run: gradient norm and change of the objective (both in
@@ -823,22 +819,10 @@ pub fn fit_calibrated(
         .ok_or_else(|| FitError::Numerical("objective not finite at the optimum".into()))?;
     let mut point = to_params(&setup, &u, &e.beta);
     let geo_spread = if spec.spec().fit.geo_pooling {
-        geo::spreads(&setup, &y, &u, &e.beta, sigma2).unwrap_or_default()
+        geo::pool_point(&setup, &y, &u, &e.beta, sigma2, &mut point)
     } else {
         Vec::new()
     };
-    if !geo_spread.is_empty() {
-        geo::attach(
-            &setup,
-            &y,
-            &u,
-            &e.beta,
-            sigma2,
-            &geo_spread,
-            &mut point,
-            None,
-        );
-    }
 
     let mut model = Model {
         schema_version: MODEL_SCHEMA_VERSION,

@@ -286,21 +286,18 @@ pub(crate) fn posterior_draws(
         .filter_map(|(i, theta)| {
             let p = post.unpack(theta)?;
             let mut params = super::to_params(setup, &p.u, &p.beta);
-            if !geo_spread.is_empty() {
-                // Geo factors drawn from their conditional posterior given this draw.
-                let mut rng = StdRng::seed_from_u64(s.seed ^ (0x6E0_0000 + i as u64));
-                let s2 = p.sigma * p.sigma;
-                super::geo::attach(
-                    setup,
-                    y,
-                    &p.u,
-                    &p.beta,
-                    s2,
-                    geo_spread,
-                    &mut params,
-                    Some(&mut rng),
-                );
-            }
+            // Geo factors drawn from their conditional posterior given this draw.
+            let mut rng = StdRng::seed_from_u64(s.seed ^ (0x6E0_0000 + i as u64));
+            super::geo::draw(
+                setup,
+                y,
+                &p.u,
+                &p.beta,
+                p.sigma * p.sigma,
+                geo_spread,
+                &mut params,
+                &mut rng,
+            );
             Some(params)
         })
         .collect();
