@@ -24,7 +24,7 @@ pub(crate) fn run(
     fitted: &[f64],
     u_hat: &[f64],
     sigma2: f64,
-    geo_spread: &[f64],
+    pooling: super::geo::Pooling,
     draws: usize,
     block: usize,
     seed: u64,
@@ -90,16 +90,7 @@ pub(crate) fn run(
             let r = found.and_then(|u| {
                 let e = p.eval(&u, false)?;
                 let mut params = to_params(setup, &u, &e.beta);
-                super::geo::draw(
-                    setup,
-                    &p.y,
-                    &u,
-                    &e.beta,
-                    sigma2,
-                    geo_spread,
-                    &mut params,
-                    &mut rng,
-                );
+                super::geo::draw(pooling, &p.y, &u, &e.beta, sigma2, &mut params, &mut rng);
                 Some(params)
             });
             let k = done.fetch_add(1, Ordering::Relaxed) + 1;

@@ -43,7 +43,9 @@ impl<'a> Stage<'a> {
         Stage { setup, cols, resid }
     }
 
-    /// Geo g's Gram `M_gᵀ M_g` and `M_gᵀ r_g` over the channels in `active`.
+    /// Geo g's Gram `M_gᵀ M_g` and `M_gᵀ r_g` over the channels in `active`, with the
+    /// geo's own intercept profiled out (columns and residual centred within the geo):
+    /// a channel that is always on is otherwise confounded with the geo's level.
     fn normal_equations(
         &self,
         g: usize,
@@ -53,18 +55,23 @@ impl<'a> Stage<'a> {
         let tf = self.setup.t1 - self.setup.t0;
         let rows = g * tf..(g + 1) * tf;
         let k = active.len();
+        let n = tf as f64;
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / n;
+        let r = &self.resid[rows.clone()];
+        let r_mean = mean(r);
+        let col_mean: Vec<f64> = active
+            .iter()
+            .map(|&c| mean(&self.cols[c][rows.clone()]))
+            .collect();
         let mut gram = SymMat::zeros(k);
         let mut rhs = vec![0.0; k];
         for (a, &c) in active.iter().enumerate() {
             let xc = &self.cols[c][rows.clone()];
-            rhs[a] = beta_media[c] * super::problem::dot(xc, &self.resid[rows.clone()]);
+            rhs[a] = beta_media[c] * (super::problem::dot(xc, r) - n * col_mean[a] * r_mean);
             for (b, &d) in active.iter().enumerate().take(a + 1) {
                 let xd = &self.cols[d][rows.clone()];
-                gram.set_sym(
-                    a,
-                    b,
-                    beta_media[c] * beta_media[d] * super::problem::dot(xc, xd),
-                );
+                let centred = super::problem::dot(xc, xd) - n * col_mean[a] * col_mean[b];
+                gram.set_sym(a, b, beta_media[c] * beta_media[d] * centred);
             }
         }
         (gram, rhs)
@@ -182,22 +189,73 @@ pub(crate) fn pool_point(
     tau
 }
 
-/// Draw the geo factors of `params` (one uncertainty draw fitted at `u`, `beta`, with
-/// spreads `tau` from [`pool_point`]) from their conditional posterior.
-#[allow(clippy::too_many_arguments)]
+/// What every uncertainty draw needs to draw its geo factors: the setup without geo
+/// factors (the geo stage regresses its residual on the national columns) and the
+/// spreads `τ_c` from [`pool_point`].
+#[derive(Clone, Copy)]
+pub(crate) struct Pooling<'a> {
+    pub base: &'a Setup,
+    pub spread: &'a [f64],
+}
+
+/// `setup` with each channel's geo weights multiplied by the geo factors of `params`
+/// (the shared parameters are then refitted given the factors: one backfitting step).
+pub(crate) fn factored(setup: &Setup, params: &Params) -> Setup {
+    let mut s = setup.clone();
+    for (ch, p) in s.channels.iter_mut().zip(&params.channels) {
+        for (w, f) in ch.geo_weight.iter_mut().zip(&p.geo_effect) {
+            *w *= f;
+        }
+    }
+    s
+}
+
+/// Per geo, the mean of the fitted baseline `Bβ` over the fit window (in the setup's
+/// KPI units, so 1 means the baseline level equals the current scale), clamped to
+/// [0.05, 2] so a geo whose baseline is badly determined cannot vanish.
+pub(crate) fn baseline_levels(setup: &Setup, beta: &[f64]) -> Vec<f64> {
+    let tf = setup.t1 - setup.t0;
+    let mut fitted = vec![0.0; setup.n_obs()];
+    for (j, b) in beta[..setup.base.len()].iter().enumerate() {
+        setup.sub_base(j, -b, &mut fitted);
+    }
+    fitted
+        .chunks(tf)
+        .map(|r| (r.iter().sum::<f64>() / tf as f64).clamp(0.05, 2.0))
+        .collect()
+}
+
+/// Largest change of any geo factor between two parameter sets (0 when either has none).
+pub(crate) fn factor_change(a: &Params, b: &Params) -> f64 {
+    a.channels
+        .iter()
+        .zip(&b.channels)
+        .flat_map(|(x, y)| x.geo_effect.iter().zip(&y.geo_effect))
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max)
+}
+
+/// Draw the geo factors of `params` (one uncertainty draw fitted at `u`, `beta`) from
+/// their conditional posterior given that draw.
 pub(crate) fn draw(
-    setup: &Setup,
+    pooling: Pooling,
     y: &[f64],
     u: &[f64],
     beta: &[f64],
     sigma2: f64,
-    tau: &[f64],
     params: &mut Params,
     rng: &mut StdRng,
 ) {
-    if setup.n_geos < 2 || tau.iter().all(|t| *t <= 0.0) {
+    let setup = pooling.base;
+    if setup.n_geos < 2 || pooling.spread.iter().all(|t| *t <= 0.0) {
         return;
     }
     let stage = Stage::new(setup, y, u, beta);
-    stage.attach(&beta[setup.base.len()..], sigma2, tau, params, Some(rng));
+    stage.attach(
+        &beta[setup.base.len()..],
+        sigma2,
+        pooling.spread,
+        params,
+        Some(rng),
+    );
 }

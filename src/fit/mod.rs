@@ -251,15 +251,16 @@ pub(crate) fn build_setup(
     spec: &ValidSpec,
     ds: &Dataset,
     baseline: &Baseline,
-    t0: usize,
-    t1: usize,
+    window: std::ops::Range<usize>,
     experiments: &[Experiment],
+    baseline_level: Option<&[f64]>,
     obs: &dyn Observer,
 ) -> Result<(Setup, Vec<f64>), FitError> {
+    let (t0, t1) = (window.start, window.end);
     let ng = ds.n_geos();
     let tf = t1 - t0;
     let n = ng * tf;
-    let kpi_scale: Vec<f64> = (0..ng)
+    let kpi_mean: Vec<f64> = (0..ng)
         .map(|g| {
             let s = &ds.kpi.series(g)[t0..t1];
             let m = s.iter().sum::<f64>() / tf as f64;
@@ -280,13 +281,23 @@ pub(crate) fn build_setup(
     // s_c = mean non-zero per-capita input), so one coefficient is one effect per capita
     // and one saturation curve holds on spend per capita in every geo. The baseline
     // stays relative to each geo's own KPI level (its seasonal swings scale with it).
+    //
+    // With `baseline_level` (per geo, relative to the KPI mean) the KPI of geo g is
+    // measured in units of its baseline level instead of its mean, so the baseline's
+    // shape (trend, seasonality, controls) scales with the geo's baseline rather than
+    // with its KPI, which also holds its media; media keep their own scale.
     let population = ds.population.as_ref().filter(|p| p.len() == ng);
     let effect_scale: Vec<f64> = match population {
         Some(p) => {
-            let kappa = kpi_scale.iter().sum::<f64>() / p.iter().sum::<f64>();
+            let kappa = kpi_mean.iter().sum::<f64>() / p.iter().sum::<f64>();
             p.iter().map(|v| kappa * v).collect()
         }
+        None if baseline_level.is_some() => kpi_mean.clone(),
         None => Vec::new(),
+    };
+    let kpi_scale: Vec<f64> = match baseline_level {
+        Some(l) => kpi_mean.iter().zip(l).map(|(m, l)| m * l).collect(),
+        None => kpi_mean,
     };
     let geo_weight: Vec<f64> = (0..ng)
         .map(|g| effect_scale.get(g).map_or(1.0, |e| e / kpi_scale[g]))
@@ -776,7 +787,7 @@ pub fn fit_calibrated(
             tf, p_lin, needed
         )));
     }
-    let (setup, y) = build_setup(spec, &ds, &baseline, t0, t1, &experiments, obs)?;
+    let (mut setup, mut y) = build_setup(spec, &ds, &baseline, t0..t1, &experiments, None, obs)?;
     let n = setup.n_obs();
     let restarts = spec.spec().fit.restarts;
     obs.event(Event::Stage(&format!(
@@ -814,14 +825,65 @@ pub fn fit_calibrated(
             f = f2;
         }
     }
-    let e = prob
+    let mut e = prob
         .eval(&u, false)
         .ok_or_else(|| FitError::Numerical("objective not finite at the optimum".into()))?;
     let mut point = to_params(&setup, &u, &e.beta);
-    let geo_spread = if spec.spec().fit.geo_pooling {
-        geo::pool_point(&setup, &y, &u, &e.beta, sigma2, &mut point)
-    } else {
-        Vec::new()
+    // Geo panels are refined by backfitting, until nothing moves:
+    // - partial pooling: the geo factors given the shared fit, then the shared parameters
+    //   refitted with the factors in their columns;
+    // - baseline levels: each geo's KPI re-expressed in units of its fitted baseline
+    //   level, so the shared trend, seasonality and controls scale with each geo's
+    //   baseline rather than with its KPI (which also holds its media).
+    // Draws refit the shared parameters on `fit_setup` (the final factors and levels).
+    let pooling_on = spec.spec().fit.geo_pooling && setup.n_geos > 1;
+    let mut geo_spread = Vec::new();
+    let mut fit_setup = None;
+    if pooling_on {
+        geo_spread = geo::pool_point(&setup, &y, &u, &e.beta, sigma2, &mut point);
+    }
+    if setup.n_geos > 1 {
+        let mut level = vec![1.0; setup.n_geos];
+        for _ in 0..GEO_BACKFIT_ROUNDS {
+            let rel = geo::baseline_levels(&setup, &e.beta);
+            let level_change = rel.iter().map(|r| (r - 1.0).abs()).fold(0.0, f64::max);
+            if level_change > GEO_BACKFIT_TOL {
+                level.iter_mut().zip(&rel).for_each(|(l, r)| *l *= r);
+                (setup, y) = build_setup(
+                    spec,
+                    &ds,
+                    &baseline,
+                    t0..t1,
+                    &experiments,
+                    Some(&level),
+                    obs,
+                )?;
+            }
+            let factored = geo::factored(&setup, &point);
+            let p = factored.problem(y.clone(), sigma2);
+            let Some((u2, f2)) = minimize(&p, u.clone(), 300) else {
+                break;
+            };
+            let Some(e2) = p.eval(&u2, false) else {
+                break;
+            };
+            sigma2 = (e2.sse / dof).max(1e-12);
+            let mut next = to_params(&setup, &u2, &e2.beta);
+            if pooling_on {
+                geo_spread = geo::pool_point(&setup, &y, &u2, &e2.beta, sigma2, &mut next);
+            }
+            let change = geo::factor_change(&point, &next).max(level_change);
+            (u, f, e, point) = (u2, f2, e2, next);
+            fit_setup = Some(geo::factored(&setup, &point));
+            if change < GEO_BACKFIT_TOL {
+                break;
+            }
+        }
+    }
+    let draw_setup = fit_setup.as_ref().unwrap_or(&setup);
+    let pooling = geo::Pooling {
+        base: &setup,
+        spread: &geo_spread,
     };
 
     let mut model = Model {
@@ -845,7 +907,7 @@ pub fn fit_calibrated(
                 name: cs.name.clone(),
                 paid: cs.is_paid(),
                 input_scale: ch.scales.clone(),
-                roi_prior: roi_prior_at(&setup, c, &u, cs.roi_prior.is_some()),
+                roi_prior: roi_prior_at(draw_setup, c, &u, cs.roi_prior.is_some()),
             })
             .collect(),
         point,
@@ -906,12 +968,12 @@ pub fn fit_calibrated(
             seed: opts.seed,
         };
         let (d, report) = nuts::posterior_draws(
-            &setup,
+            draw_setup,
             &y,
             &u,
             &e.beta,
             sigma2,
-            &geo_spread,
+            pooling,
             nuts_settings,
             names,
             obs,
@@ -931,12 +993,12 @@ pub fn fit_calibrated(
             })
             .collect();
         let (d, failed) = bootstrap::run(
-            &setup,
+            draw_setup,
             &y,
             &fitted_scaled,
             &u,
             sigma2,
-            &geo_spread,
+            pooling,
             draws,
             spec.spec().fit.block_length,
             opts.seed,
@@ -949,6 +1011,12 @@ pub fn fit_calibrated(
     model.model_id = model.content_id();
     Ok(model)
 }
+
+/// Most backfitting rounds of geo pooling (each refits the shared parameters).
+const GEO_BACKFIT_ROUNDS: usize = 8;
+
+/// Backfitting stops once no geo factor moves by more than this.
+const GEO_BACKFIT_TOL: f64 = 2e-3;
 
 /// Test fixture shared by the objective's and the posterior's gradient tests.
 #[cfg(test)]
@@ -1015,6 +1083,15 @@ pub(crate) mod fixture {
         .kept;
         assert_eq!(kept.len(), tests.len());
         let base = crate::design::Baseline::new(&ds, &spec.spec().seasonality, 0, t1);
-        super::build_setup(&spec, &ds, &base, 0, t1, &kept, &crate::observe::Silent).unwrap()
+        super::build_setup(
+            &spec,
+            &ds,
+            &base,
+            0..t1,
+            &kept,
+            None,
+            &crate::observe::Silent,
+        )
+        .unwrap()
     }
 }

@@ -233,7 +233,7 @@ pub(crate) fn posterior_draws(
     u: &[f64],
     beta: &[f64],
     sigma2: f64,
-    geo_spread: &[f64],
+    pooling: super::geo::Pooling,
     s: NutsSettings,
     names: Vec<String>,
     obs: &dyn Observer,
@@ -289,12 +289,11 @@ pub(crate) fn posterior_draws(
             // Geo factors drawn from their conditional posterior given this draw.
             let mut rng = StdRng::seed_from_u64(s.seed ^ (0x6E0_0000 + i as u64));
             super::geo::draw(
-                setup,
+                pooling,
                 y,
                 &p.u,
                 &p.beta,
                 p.sigma * p.sigma,
-                geo_spread,
                 &mut params,
                 &mut rng,
             );

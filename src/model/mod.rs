@@ -185,7 +185,10 @@ pub struct Model {
     pub fit_start: usize,
     /// One past the last period of the fit window (holdout follows).
     pub fit_end: usize,
-    /// Per geo KPI scale (mean KPI in the fit window).
+    /// Per geo KPI scale: the unit the baseline is fitted in. National data and single
+    /// geos: the mean KPI in the fit window; geo panels: each geo's fitted baseline level
+    /// (mean KPI without media), so trend, seasonality and controls scale with the geo's
+    /// baseline. Media use `effect_scale`.
     pub kpi_scale: Vec<f64>,
     /// Per channel geo spread of partial pooling (sd of the geo factors, `[channels]`);
     /// empty for national data or without pooling.
