@@ -463,6 +463,10 @@ pub struct FitSpec {
     /// NUTS draws per chain after warm-up.
     #[serde(default = "default_nuts_iters")]
     pub draws_per_chain: usize,
+    /// NUTS: while R̂ > 1.01 or bulk ESS < 400 after the draws, every chain continues
+    /// for another `draws_per_chain` draws, at most this many times (0: never).
+    #[serde(default = "default_extend_draws")]
+    pub extend_draws: usize,
 }
 
 /// How a fit gets its estimates and intervals.
@@ -494,6 +498,15 @@ impl FitSpec {
                 ),
             ));
         }
+        if self.extend_draws > MAX_EXTENSIONS {
+            return Err((
+                "fit.extend_draws",
+                format!(
+                    "must be at most {MAX_EXTENSIONS}, got {}",
+                    self.extend_draws
+                ),
+            ));
+        }
         if self.warmup > MAX_NUTS_ITERS {
             return Err((
                 "fit.warmup",
@@ -507,6 +520,9 @@ impl FitSpec {
 fn default_chains() -> usize {
     4
 }
+fn default_extend_draws() -> usize {
+    3
+}
 fn default_nuts_iters() -> usize {
     1000
 }
@@ -515,6 +531,8 @@ fn default_nuts_iters() -> usize {
 pub const MAX_CHAINS: usize = 64;
 /// Fewest NUTS draws per chain (R̂ and ESS need a few dozen).
 pub const MIN_NUTS_DRAWS: usize = 20;
+/// Most times NUTS chains are extended for convergence.
+pub const MAX_EXTENSIONS: usize = 20;
 /// Most NUTS iterations (warm-up or draws) per chain.
 pub const MAX_NUTS_ITERS: usize = 100_000;
 
@@ -554,6 +572,7 @@ impl Default for FitSpec {
             chains: default_chains(),
             warmup: default_nuts_iters(),
             draws_per_chain: default_nuts_iters(),
+            extend_draws: default_extend_draws(),
         }
     }
 }

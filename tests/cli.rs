@@ -482,7 +482,17 @@ fn bayes_fit_reports_convergence_and_fills_draws() {
         serde_json::from_str(&std::fs::read_to_string(out_dir.join("model.json")).unwrap())
             .unwrap();
     assert_eq!(model["draws_method"], "nuts");
-    assert_eq!(model["draws"].as_array().unwrap().len(), 400);
+    // Short of R̂ ≤ 1.01 and ESS ≥ 400, every chain continues by another 200 draws, at
+    // most 3 times (`extend_draws`); stored draws are thinned evenly to at most 1000.
+    let ext = model["sampler"]["extensions"].as_u64().unwrap() as usize;
+    assert!(ext <= 3);
+    let per_chain = 200 * (1 + ext);
+    assert_eq!(diag["draws_per_chain"], per_chain);
+    let step = (2 * per_chain).div_ceil(1000);
+    assert_eq!(
+        model["draws"].as_array().unwrap().len(),
+        2 * per_chain.div_ceil(step)
+    );
     let names: Vec<&str> = model["sampler"]["parameters"]
         .as_array()
         .unwrap()

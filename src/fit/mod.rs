@@ -966,6 +966,7 @@ pub fn fit_calibrated(
             draws: settings.draws_per_chain,
             warmup: settings.warmup,
             seed: opts.seed,
+            extend: settings.extend_draws,
         };
         let (d, report) = nuts::posterior_draws(
             draw_setup,

@@ -2,19 +2,19 @@
 //! behind nutpie) over the joint posterior [`Posterior`], with a diagonal mass matrix and
 //! step size adapted during warm-up.
 //!
-//! Chains run in parallel (rayon), each with its own seeded generator and its own start
+//! Chains run in parallel (a thread each), each with its own seeded generator and its own start
 //! (the fast path's optimum, jittered), so the draws are bit-identical for any number of
 //! threads. Convergence is summarised per parameter by rank-normalised split R̂ and bulk
 //! ESS ([`crate::mcmc`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 
 use nuts_rs::{Chain, CpuLogpFunc, CpuMath, CpuMathError, DiagNutsSettings, HasDims, Settings};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
-use rayon::prelude::*;
 
 use super::posterior::{JointPoint, Posterior};
 use super::whiten::Whitening;
@@ -30,6 +30,8 @@ pub(crate) struct NutsSettings {
     pub draws: usize,
     pub warmup: usize,
     pub seed: u64,
+    /// Most extensions by `draws` while R̂ or ESS miss their targets.
+    pub extend: usize,
 }
 
 /// What the chains produced: `draws[chain][draw]` of θ, plus sampler statistics.
@@ -39,9 +41,12 @@ pub(crate) struct NutsOutput {
     pub divergences: usize,
     pub step_sizes: Vec<f64>,
     pub gradient_evals: u64,
+    /// How many times the chains were extended for convergence.
+    pub extensions: usize,
 }
 
 /// One chain's kept draws (θ) and statistics.
+#[derive(Default)]
 struct ChainRun {
     draws: Vec<Vec<f64>>,
     divergences: usize,
@@ -53,6 +58,18 @@ struct ChainRun {
 #[derive(Debug, thiserror::Error)]
 #[error("the posterior density is not finite at this point")]
 pub(crate) struct NotFinite;
+
+impl ChainRun {
+    /// Append a later block of the same chain.
+    fn append(&mut self, b: ChainRun) {
+        self.draws.extend(b.draws);
+        self.divergences += b.divergences;
+        self.gradient_evals += b.gradient_evals;
+        if b.step_size > 0.0 {
+            self.step_size = b.step_size;
+        }
+    }
+}
 
 impl nuts_rs::LogpError for NotFinite {
     fn is_recoverable(&self) -> bool {
@@ -123,8 +140,43 @@ const TARGET_ACCEPT: f64 = 0.95;
 /// Jitter of each chain's start around the mode (whitened units: posterior sds).
 const START_JITTER: f64 = 0.5;
 
-/// Run the chains from `init` (θ at the fast path's optimum). Errors are the sampler's
-/// own (no finite start found), as text.
+/// R̂ above which (or bulk ESS below which) the chains are extended.
+const RHAT_TARGET: f64 = 1.01;
+const ESS_TARGET: f64 = 400.0;
+
+/// Per θ entry, rank-normalised split R̂ and bulk ESS over `draws[chain][draw]`
+/// (`None` where not finite, e.g. a constant parameter).
+fn convergence(draws: &[Vec<Vec<f64>>], dim: usize) -> Vec<(Option<f64>, Option<f64>)> {
+    let finite = |v: f64| v.is_finite().then_some(v);
+    (0..dim)
+        .map(|i| {
+            let per_chain: Vec<Vec<f64>> = draws
+                .iter()
+                .map(|c| c.iter().map(|d| d[i]).collect())
+                .collect();
+            (
+                finite(crate::mcmc::rhat(&per_chain)),
+                finite(crate::mcmc::ess_bulk(&per_chain)),
+            )
+        })
+        .collect()
+}
+
+/// Whether every parameter meets the R̂ and ESS targets.
+fn converged(conv: &[(Option<f64>, Option<f64>)]) -> bool {
+    conv.iter()
+        .all(|(r, e)| r.is_none_or(|r| r <= RHAT_TARGET) && e.is_none_or(|e| e >= ESS_TARGET))
+}
+
+/// One block of a chain: its kept draws (θ) and statistics.
+type Block = Result<ChainRun, String>;
+
+/// Run the chains from `init` (θ at the fast path's optimum). Each chain lives on its
+/// own thread for the whole run; after `warmup + draws` iterations, and after each
+/// extension of another `draws`, the coordinator checks R̂ and ESS over all chains and
+/// tells every chain to continue (at most `extend` times) or stop. The decision depends
+/// only on the draws, so the output is bit-identical for any thread count. Errors are
+/// the sampler's own (no finite start found), as text.
 pub(crate) fn sample(
     post: &Posterior,
     init: &[f64],
@@ -134,93 +186,185 @@ pub(crate) fn sample(
     let white = post_whitening(post, init)
         .ok_or("the posterior density is not finite at the fast path's optimum")?;
     let dim = init.len();
-    let total = s.chains * (s.warmup + s.draws);
+    let total = AtomicUsize::new(s.chains * (s.warmup + s.draws));
     let done = AtomicUsize::new(0);
-    let chains: Vec<Result<ChainRun, String>> = (0..s.chains)
-        .into_par_iter()
-        .map(|c| {
-            let chain_seed = s
-                .seed
-                .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-                .wrapping_add(c as u64 + 1);
-            let mut jitter = StdRng::seed_from_u64(chain_seed);
-            let mut scratch = vec![0.0; dim];
-            // A jittered start whose density is finite (else the mode itself).
-            let start = (0..20)
-                .map(|_| {
-                    (0..dim)
-                        .map(|_| {
-                            let z: f64 = StandardNormal.sample(&mut jitter);
-                            START_JITTER * z
-                        })
-                        .collect::<Vec<f64>>()
-                })
-                .find(|z| post.logp(&white.theta(z), &mut scratch).is_some())
-                .unwrap_or_else(|| vec![0.0; dim]);
-            let mut settings = DiagNutsSettings {
-                num_tune: s.warmup as u64,
-                num_draws: s.draws as u64,
-                num_chains: s.chains,
-                seed: chain_seed,
-                ..Default::default()
-            };
-            settings.adapt_options.step_size_settings.target_accept = TARGET_ACCEPT;
-            let mut rng =
-                <nuts_rs::rand::rngs::ChaCha8Rng as nuts_rs::rand::SeedableRng>::seed_from_u64(
-                    chain_seed,
-                );
-            let math = CpuMath::new(Density {
-                post,
-                white: &white,
-                grad: vec![0.0; dim],
-            });
-            let mut chain = settings
-                .new_chain(c as u64, math, &mut rng)
-                .map_err(|e| e.to_string())?;
-            chain
-                .set_position(&start)
-                .map_err(|e| format!("chain {c}: no finite start: {e}"))?;
-            let mut kept = Vec::with_capacity(s.draws);
-            let (mut div, mut grads, mut step) = (0, 0u64, 0.0);
-            for i in 0..s.warmup + s.draws {
-                let (draw, info) = chain.draw().map_err(|e| format!("chain {c}: {e}"))?;
-                grads += info.num_gradients;
-                if i >= s.warmup {
-                    div += usize::from(info.diverging);
-                    step = info.step_size;
-                    kept.push(white.theta(&draw));
-                }
-                let k = done.fetch_add(1, Ordering::Relaxed) + 1;
-                if k.is_multiple_of(50) || k == total {
-                    obs.event(Event::Progress {
-                        task: "NUTS draws",
-                        done: k,
-                        total,
+    std::thread::scope(|scope| {
+        let (to_main, from_chains) = mpsc::channel::<(usize, Block)>();
+        let mut go = Vec::with_capacity(s.chains);
+        for c in 0..s.chains {
+            let (go_tx, go_rx) = mpsc::channel::<bool>();
+            go.push(go_tx);
+            let to_main = to_main.clone();
+            let (white, total, done) = (&white, &total, &done);
+            scope.spawn(move || {
+                let mut run = match ChainRunner::new(post, white, s, c) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let _ = to_main.send((c, Err(e)));
+                        return;
+                    }
+                };
+                let mut iters = s.warmup + s.draws;
+                loop {
+                    let block = run.block(iters, |k| {
+                        let k = done.fetch_add(k, Ordering::Relaxed) + k;
+                        let t = total.load(Ordering::Relaxed);
+                        if k.is_multiple_of(50) || k == t {
+                            obs.event(Event::Progress {
+                                task: "NUTS draws",
+                                done: k,
+                                total: t,
+                            });
+                        }
                     });
+                    let failed = block.is_err();
+                    if to_main.send((c, block)).is_err() || failed {
+                        return;
+                    }
+                    match go_rx.recv() {
+                        Ok(true) => iters = s.draws,
+                        _ => return,
+                    }
+                }
+            });
+        }
+        drop(to_main);
+        let mut runs: Vec<ChainRun> = (0..s.chains).map(|_| ChainRun::default()).collect();
+        let mut extensions = 0;
+        loop {
+            for _ in 0..s.chains {
+                let (c, block) = from_chains
+                    .recv()
+                    .map_err(|_| "a chain stopped without reporting".to_string())?;
+                match block {
+                    Ok(b) => runs[c].append(b),
+                    Err(e) => {
+                        go.iter().for_each(|g| {
+                            let _ = g.send(false);
+                        });
+                        return Err(e);
+                    }
                 }
             }
-            Ok(ChainRun {
-                draws: kept,
-                divergences: div,
-                step_size: step,
-                gradient_evals: grads,
+            let draws: Vec<Vec<Vec<f64>>> = runs.iter().map(|r| r.draws.clone()).collect();
+            let more = extensions < s.extend && !converged(&convergence(&draws, dim));
+            if more {
+                extensions += 1;
+                total.fetch_add(s.chains * s.draws, Ordering::Relaxed);
+                obs.event(Event::Stage(&format!(
+                    "NUTS: R̂ or ESS short of target; extending every chain by {} draws ({extensions} of at most {})",
+                    s.draws, s.extend
+                )));
+            }
+            go.iter().for_each(|g| {
+                let _ = g.send(more);
+            });
+            if !more {
+                break;
+            }
+        }
+        let mut out = NutsOutput {
+            draws: Vec::new(),
+            divergences: 0,
+            step_sizes: Vec::new(),
+            gradient_evals: 0,
+            extensions,
+        };
+        for r in runs {
+            out.draws.push(r.draws);
+            out.divergences += r.divergences;
+            out.step_sizes.push(r.step_size);
+            out.gradient_evals += r.gradient_evals;
+        }
+        Ok(out)
+    })
+}
+
+/// A chain's next iteration: the position (whitened) and the sampler's statistics.
+type NextDraw<'a> = dyn FnMut() -> Result<(Box<[f64]>, nuts_rs::Progress), String> + 'a;
+
+/// One chain: its nuts-rs sampler and how many iterations it has done.
+struct ChainRunner<'a> {
+    chain: Box<NextDraw<'a>>,
+    white: &'a Whitening,
+    warmup: usize,
+    iter: usize,
+}
+
+impl<'a> ChainRunner<'a> {
+    /// Chain `c`: seeded from the settings' seed and the chain index, started at a
+    /// jittered point whose density is finite (else the mode itself).
+    fn new(
+        post: &'a Posterior<'a>,
+        white: &'a Whitening,
+        s: NutsSettings,
+        c: usize,
+    ) -> Result<ChainRunner<'a>, String> {
+        let dim = post.dim();
+        let chain_seed = s
+            .seed
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .wrapping_add(c as u64 + 1);
+        let mut jitter = StdRng::seed_from_u64(chain_seed);
+        let mut scratch = vec![0.0; dim];
+        let start = (0..20)
+            .map(|_| {
+                (0..dim)
+                    .map(|_| {
+                        let z: f64 = StandardNormal.sample(&mut jitter);
+                        START_JITTER * z
+                    })
+                    .collect::<Vec<f64>>()
             })
+            .find(|z| post.logp(&white.theta(z), &mut scratch).is_some())
+            .unwrap_or_else(|| vec![0.0; dim]);
+        let mut settings = DiagNutsSettings {
+            num_tune: s.warmup as u64,
+            num_draws: (s.draws * (1 + s.extend)) as u64,
+            num_chains: s.chains,
+            seed: chain_seed,
+            ..Default::default()
+        };
+        settings.adapt_options.step_size_settings.target_accept = TARGET_ACCEPT;
+        let mut rng =
+            <nuts_rs::rand::rngs::ChaCha8Rng as nuts_rs::rand::SeedableRng>::seed_from_u64(
+                chain_seed,
+            );
+        let math = CpuMath::new(Density {
+            post,
+            white,
+            grad: vec![0.0; dim],
+        });
+        let mut chain = settings
+            .new_chain(c as u64, math, &mut rng)
+            .map_err(|e| e.to_string())?;
+        chain
+            .set_position(&start)
+            .map_err(|e| format!("chain {c}: no finite start: {e}"))?;
+        Ok(ChainRunner {
+            chain: Box::new(move || chain.draw().map_err(|e| format!("chain {c}: {e}"))),
+            white,
+            warmup: s.warmup,
+            iter: 0,
         })
-        .collect();
-    let mut out = NutsOutput {
-        draws: Vec::new(),
-        divergences: 0,
-        step_sizes: Vec::new(),
-        gradient_evals: 0,
-    };
-    for r in chains {
-        let r = r?;
-        out.draws.push(r.draws);
-        out.divergences += r.divergences;
-        out.step_sizes.push(r.step_size);
-        out.gradient_evals += r.gradient_evals;
     }
-    Ok(out)
+
+    /// The next `iters` iterations; draws after warm-up are kept. `tick(1)` after each.
+    fn block(&mut self, iters: usize, tick: impl Fn(usize)) -> Block {
+        let mut run = ChainRun::default();
+        for _ in 0..iters {
+            let (draw, info) = (self.chain)()?;
+            run.gradient_evals += info.num_gradients;
+            if self.iter >= self.warmup {
+                run.divergences += usize::from(info.diverging);
+                run.step_size = info.step_size;
+                run.draws.push(self.white.theta(&draw));
+            }
+            self.iter += 1;
+            tick(1);
+        }
+        Ok(run)
+    }
 }
 
 /// Sample the posterior of `setup` from the fast path's optimum (`u`, `beta`, `sigma2`)
@@ -258,25 +402,20 @@ pub(crate) fn posterior_draws(
         post.dim()
     )));
     let out = sample(&post, &init, s, obs)?;
-    let parameters: Vec<ParamConvergence> = (0..post.dim())
-        .map(|i| {
-            let per_chain: Vec<Vec<f64>> = out
-                .draws
-                .iter()
-                .map(|c| c.iter().map(|d| d[i]).collect())
-                .collect();
-            let finite = |v: f64| v.is_finite().then_some(v);
-            ParamConvergence {
-                name: names
-                    .get(i)
-                    .cloned()
-                    .unwrap_or_else(|| format!("theta[{i}]")),
-                rhat: finite(crate::mcmc::rhat(&per_chain)),
-                ess_bulk: finite(crate::mcmc::ess_bulk(&per_chain)),
-            }
+    let parameters: Vec<ParamConvergence> = convergence(&out.draws, post.dim())
+        .into_iter()
+        .enumerate()
+        .map(|(i, (rhat, ess_bulk))| ParamConvergence {
+            name: names
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| format!("theta[{i}]")),
+            rhat,
+            ess_bulk,
         })
         .collect();
-    let total = s.chains * s.draws;
+    let per_chain = out.draws.first().map_or(0, Vec::len);
+    let total = s.chains * per_chain;
     let step = total.div_ceil(MAX_STORED_DRAWS).max(1);
     let params: Vec<Params> = out
         .draws
@@ -310,7 +449,8 @@ pub(crate) fn posterior_draws(
         .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.min(v))));
     let diag = SamplerDiagnostics {
         chains: s.chains,
-        draws_per_chain: s.draws,
+        draws_per_chain: per_chain,
+        extensions: out.extensions,
         warmup: s.warmup,
         stored_draws: params.len(),
         divergences: out.divergences,
@@ -347,4 +487,41 @@ pub(crate) fn parameter_names(
     v.extend(channels.iter().map(|c| format!("{c}.coef")));
     v.push("sigma".into());
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transform::{AdstockKind as A, SaturationKind as S};
+
+    /// 4 chains × 20 draws can never reach ESS 400, so the chains are extended exactly
+    /// `extend` times; an extension continues each chain (its first draws are those of
+    /// the unextended run), it does not restart it.
+    #[test]
+    fn short_chains_are_extended_and_continued() {
+        let (setup, y) = crate::fit::fixture::setup(60, &[(A::Geometric, S::Hill)], &[]);
+        let post = Posterior::new(&setup, &y);
+        let init = vec![0.0; post.dim()];
+        let run = |extend| {
+            let s = NutsSettings {
+                chains: 4,
+                draws: 20,
+                warmup: 50,
+                seed: 3,
+                extend,
+            };
+            sample(&post, &init, s, &crate::observe::Silent).unwrap()
+        };
+        let short = run(0);
+        let long = run(2);
+        assert_eq!((short.extensions, long.extensions), (0, 2));
+        for (a, b) in short.draws.iter().zip(&long.draws) {
+            assert_eq!(a.len(), 20);
+            assert_eq!(b.len(), 60);
+            assert_eq!(a[..], b[..20]);
+        }
+        assert!(converged(&[(Some(1.005), Some(500.0)), (None, None)]));
+        assert!(!converged(&[(Some(1.02), Some(500.0))]));
+        assert!(!converged(&[(Some(1.0), Some(100.0))]));
+    }
 }

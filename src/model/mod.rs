@@ -233,8 +233,12 @@ pub struct Model {
 pub struct SamplerDiagnostics {
     /// Chains run.
     pub chains: usize,
-    /// Draws per chain after warm-up.
+    /// Draws per chain after warm-up (including extensions).
     pub draws_per_chain: usize,
+    /// Times every chain was extended by the requested draws because R̂ or ESS missed
+    /// its target (`[fit] extend_draws` at most).
+    #[serde(default)]
+    pub extensions: usize,
     /// Warm-up (adaptation) iterations per chain.
     pub warmup: usize,
     /// Draws kept in the artifact (all chains, evenly thinned to at most
