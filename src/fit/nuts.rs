@@ -382,8 +382,14 @@ pub(crate) fn posterior_draws(
     names: Vec<String>,
     obs: &dyn Observer,
 ) -> Result<(Vec<Params>, SamplerDiagnostics), String> {
-    let post = Posterior::new(setup, y);
     let pb = setup.base.len();
+    let roi_hat: Vec<f64> = Posterior::new(setup, y)
+        .roi_per_coef_at(u)
+        .iter()
+        .zip(&beta[pb..])
+        .map(|(k, b)| k * b)
+        .collect();
+    let post = Posterior::with_roi_hint(setup, y, &roi_hat);
     // Coefficients the NNLS put at exactly 0 start at a small positive value.
     let scale = beta[pb..].iter().cloned().fold(0.0, f64::max).max(1e-3);
     let init = post.pack(
