@@ -66,6 +66,10 @@ pub struct TruthRanges {
     /// media respond on spend per capita with one national curve, scaled by population.
     /// Else every geo responds to its spend relative to its own mean level.
     pub per_capita: bool,
+    /// Geo panels: each geo's baseline per capita is its own level plus one national
+    /// swing (`level_g + shape_t − 1`, Meridian's additive form: seasonal swings follow
+    /// population), instead of its level times the swing (swings follow the level).
+    pub additive_baseline: bool,
     /// Log sd of each geo's media effect around the national one (geo heterogeneity:
     /// geo g's amplitude is `A · pop_g · exp(sd·z − sd²/2)`); with `per_capita` only.
     pub geo_effect_sd: f64,
@@ -84,6 +88,7 @@ impl Default for TruthRanges {
             spend_seasonality: 0.0,
             random_patterns: false,
             per_capita: false,
+            additive_baseline: false,
             geo_effect_sd: 0.15,
         }
     }
@@ -105,6 +110,7 @@ impl TruthRanges {
             spend_seasonality: 0.5 * rng.random::<f64>(),
             random_patterns: true,
             per_capita: true,
+            additive_baseline: false,
             geo_effect_sd: 0.15,
         }
     }
@@ -119,14 +125,18 @@ impl SimConfig {
     /// channels, 156 weeks with a 13-week holdout, national or (`geos` > 1) a geo panel.
     pub fn broad(seed: u64, noise: f64, geos: usize) -> SimConfig {
         let mut rng = StdRng::seed_from_u64(seed ^ 0xB40A_D5EE_D000_0000);
+        // Drawn in this order so the configurations stay those of earlier sessions.
+        let channels = rng.random_range(3..=10);
+        let mut truth = TruthRanges::broad(&mut rng);
+        truth.additive_baseline = geos > 1 && seed.is_multiple_of(2);
         SimConfig {
             weeks: 156,
-            channels: rng.random_range(3..=10),
+            channels,
             noise,
             geos,
             holdout: 13,
             seed,
-            truth: TruthRanges::broad(&mut rng),
+            truth,
         }
     }
 
@@ -550,8 +560,13 @@ pub fn simulate_changed(cfg: &SimConfig, change: Option<EffectChange>) -> Simula
                 Some(ch) if ch.channel == c && t >= ch.from => ch.factor,
                 _ => 1.0,
             };
-            kpi[g][t] = b0 * sizes[g] * base_level[g] * shape[t]
-                + (0..nc).map(|c| factor(c) * contrib[c][g][t]).sum::<f64>();
+            let base = if tr.additive_baseline {
+                base_level[g] + shape[t] - 1.0
+            } else {
+                base_level[g] * shape[t]
+            };
+            kpi[g][t] =
+                b0 * sizes[g] * base + (0..nc).map(|c| factor(c) * contrib[c][g][t]).sum::<f64>();
         }
     }
     for series in kpi.iter_mut() {

@@ -197,14 +197,19 @@ fn bad_population_is_a_named_error() {
 }
 
 /// With the true curve shapes and no noise, the geo model must reproduce the simulator's
-/// channel ROIs: a heterogeneous per-capita panel (geo effects, spend per capita and
-/// baseline per capita all differ by geo) is inside the model's family. Before the
+/// channel ROIs (oracle ROI MAPE under 1%; 2% for additive baselines): a heterogeneous per-capita panel (geo effects, spend per
+/// capita and baseline per capita all differ by geo, the baseline multiplicative or
+/// additive per capita) is inside the model's family. Before the
 /// baseline levels and the centred geo stage, this oracle missed by 8% MAPE at zero
 /// noise: the misfit was the model's, not the data's.
 #[test]
 fn the_oracle_is_exact_on_noiseless_geo_panels() {
-    for seed in [2, 4] {
-        let sim = simulate(&SimConfig::broad(seed, 0.0, 20));
+    // Multiplicative baselines (swings follow each geo's level) and additive per-capita
+    // ones (swings follow population, Meridian's form).
+    for (seed, additive) in [(2, false), (4, false), (2, true), (5, true)] {
+        let mut cfg = SimConfig::broad(seed, 0.0, 20);
+        cfg.truth.additive_baseline = additive;
+        let sim = simulate(&cfg);
         let dir = tempfile::tempdir().unwrap();
         let (spec, ds) = sim.load_from(dir.path()).unwrap();
         let mut oracle = sim.truth.oracle_spec(spec.spec());
@@ -221,9 +226,19 @@ fn the_oracle_is_exact_on_noiseless_geo_panels() {
         )
         .unwrap();
         let s = mixcast::summarize(&m);
-        for (est, t) in s.channels.iter().zip(&sim.truth.channels) {
-            let err = (est.roi.unwrap() / t.roi - 1.0).abs();
-            assert!(err < 0.01, "seed {seed} {}: ROI error {err}", t.name);
-        }
+        let errs: Vec<f64> = s
+            .channels
+            .iter()
+            .zip(&sim.truth.channels)
+            .map(|(est, t)| (est.roi.unwrap() / t.roi - 1.0).abs())
+            .collect();
+        let mape = errs.iter().sum::<f64>() / errs.len() as f64;
+        // The additive form is reached through a damped, shrunk swing estimate (see
+        // `geo::baseline_scales`), so it is close rather than exact.
+        let limit = if additive { 0.02 } else { 0.01 };
+        assert!(
+            mape < limit,
+            "seed {seed} additive {additive}: oracle ROI MAPE {mape} ({errs:?})"
+        );
     }
 }

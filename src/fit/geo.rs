@@ -210,18 +210,100 @@ pub(crate) fn factored(setup: &Setup, params: &Params) -> Setup {
     s
 }
 
-/// Per geo, the mean of the fitted baseline `Bβ` over the fit window (in the setup's
-/// KPI units, so 1 means the baseline level equals the current scale), clamped to
-/// [0.05, 2] so a geo whose baseline is badly determined cannot vanish.
-pub(crate) fn baseline_levels(setup: &Setup, beta: &[f64]) -> Vec<f64> {
+/// Per geo, the factor by which the geo's KPI scale should change so the shared
+/// baseline shape (trend, seasonality, controls) fits the geo's own swing; clamped to
+/// [0.05, 2].
+///
+/// Two estimates per geo (rows of geo g, `b` the fitted baseline `Bβ` in the setup's
+/// units, `r = y − media` the KPI without the fitted media):
+/// - its level `ℓ_g = mean(b)`: the swing proportional to the geo's baseline level
+///   (a multiplicative baseline);
+/// - its swing `s_g = k ⟨r̃, b̃⟩ / ⟨b̃, b̃⟩` (`~` centred within the geo; sampling
+///   variance `v_g = k² σ_g² / ⟨b̃, b̃⟩` with the geo's own residual variance `σ_g²`;
+///   `k` puts the swings' mean on the levels'): the geo's own amplitude of the shared
+///   shape, which also covers baselines whose swing follows population rather than
+///   level (Meridian's additive per-capita form).
+///
+/// The swing is shrunk towards the level by empirical Bayes over geos:
+/// `τ² = max(0, mean_g (s_g − ℓ_g)² − mean_g v_g)`, and the factor is
+/// `ℓ_g + (s_g − ℓ_g) τ² / (τ² + v_g)`, at most ×1.25 or ÷1.25 away from `ℓ_g` per
+/// backfitting round — the level when the geos' swings agree with their levels, each
+/// geo's own swing when they clearly do not.
+pub(crate) fn baseline_scales(
+    setup: &Setup,
+    y: &[f64],
+    u: &[f64],
+    beta: &[f64],
+    params: &Params,
+) -> Vec<f64> {
     let tf = setup.t1 - setup.t0;
-    let mut fitted = vec![0.0; setup.n_obs()];
+    let n = tf as f64;
+    let mut base = vec![0.0; setup.n_obs()];
     for (j, b) in beta[..setup.base.len()].iter().enumerate() {
-        setup.sub_base(j, -b, &mut fitted);
+        setup.sub_base(j, -b, &mut base);
     }
-    fitted
+    let cols = factored(setup, params).columns(u, false).0;
+    let resid = setup.residual(y, &cols, beta);
+    // (level, swing and its sampling variance) per geo; a geo whose fitted baseline is
+    // flat has no swing to measure.
+    let geos: Vec<(f64, Option<(f64, f64)>)> = base
         .chunks(tf)
-        .map(|r| (r.iter().sum::<f64>() / tf as f64).clamp(0.05, 2.0))
+        .zip(resid.chunks(tf))
+        .map(|(b, e)| {
+            let level = b.iter().sum::<f64>() / n;
+            let e_mean = e.iter().sum::<f64>() / n;
+            let (mut bb, mut rb, mut ee) = (0.0, 0.0, 0.0);
+            for (bv, ev) in b.iter().zip(e) {
+                let bc = bv - level;
+                let ec = ev - e_mean;
+                bb += bc * bc;
+                rb += bc * (bc + ec);
+                ee += ec * ec;
+            }
+            let sigma2 = ee / (n - 1.0).max(1.0);
+            let swing = (bb > 1e-12 * n).then(|| (rb / bb, sigma2 / bb));
+            (level, swing)
+        })
+        .collect();
+    // Only the pattern across geos matters (the shared shape absorbs a common factor),
+    // so the swings are put on the levels' mean before they are compared.
+    let raw: Vec<(f64, f64, f64)> = geos
+        .iter()
+        .filter_map(|(l, s)| s.map(|(s, v)| (*l, s, v)))
+        .collect();
+    let mean = |f: &dyn Fn(&(f64, f64, f64)) -> f64| {
+        raw.iter().map(f).sum::<f64>() / raw.len().max(1) as f64
+    };
+    let k = mean(&|r| r.0) / mean(&|r| r.1);
+    let k = if k.is_finite() && k > 0.0 { k } else { 1.0 };
+    let measured: Vec<(f64, f64, f64)> =
+        raw.iter().map(|(l, s, v)| (*l, s * k, v * k * k)).collect();
+    let geos: Vec<(f64, Option<(f64, f64)>)> = geos
+        .iter()
+        .map(|(l, s)| (*l, s.map(|(s, v)| (s * k, v * k * k))))
+        .collect();
+    let tau2 = if measured.len() < 2 {
+        0.0
+    } else {
+        let m = measured.len() as f64;
+        let spread = measured
+            .iter()
+            .map(|(l, s, _)| (s - l).powi(2))
+            .sum::<f64>()
+            / m;
+        let noise = measured.iter().map(|(_, _, v)| v).sum::<f64>() / m;
+        (spread - noise).max(0.0)
+    };
+    geos.iter()
+        .map(|(l, s)| {
+            let f = match s {
+                Some((s, v)) if tau2 > 0.0 => {
+                    (l + (s - l) * tau2 / (tau2 + v)).clamp(l / 1.25, l * 1.25)
+                }
+                _ => *l,
+            };
+            f.clamp(0.05, 2.0)
+        })
         .collect()
 }
 

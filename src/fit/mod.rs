@@ -845,7 +845,7 @@ pub fn fit_calibrated(
     if setup.n_geos > 1 {
         let mut level = vec![1.0; setup.n_geos];
         for _ in 0..GEO_BACKFIT_ROUNDS {
-            let rel = geo::baseline_levels(&setup, &e.beta);
+            let rel = geo::baseline_scales(&setup, &y, &u, &e.beta, &point);
             let level_change = rel.iter().map(|r| (r - 1.0).abs()).fold(0.0, f64::max);
             if level_change > GEO_BACKFIT_TOL {
                 level.iter_mut().zip(&rel).for_each(|(l, r)| *l *= r);
