@@ -276,28 +276,18 @@ pub(crate) fn baseline_scales(
     };
     let k = mean(&|r| r.0) / mean(&|r| r.1);
     let k = if k.is_finite() && k > 0.0 { k } else { 1.0 };
-    let measured: Vec<(f64, f64, f64)> =
-        raw.iter().map(|(l, s, v)| (*l, s * k, v * k * k)).collect();
-    let geos: Vec<(f64, Option<(f64, f64)>)> = geos
-        .iter()
-        .map(|(l, s)| (*l, s.map(|(s, v)| (s * k, v * k * k))))
-        .collect();
-    let tau2 = if measured.len() < 2 {
+    let tau2 = if raw.len() < 2 {
         0.0
     } else {
-        let m = measured.len() as f64;
-        let spread = measured
-            .iter()
-            .map(|(l, s, _)| (s - l).powi(2))
-            .sum::<f64>()
-            / m;
-        let noise = measured.iter().map(|(_, _, v)| v).sum::<f64>() / m;
+        let spread = mean(&|(l, s, _)| (s * k - l).powi(2));
+        let noise = mean(&|(_, _, v)| v * k * k);
         (spread - noise).max(0.0)
     };
     geos.iter()
         .map(|(l, s)| {
             let f = match s {
                 Some((s, v)) if tau2 > 0.0 => {
+                    let (s, v) = (s * k, v * k * k);
                     (l + (s - l) * tau2 / (tau2 + v)).clamp(l / 1.25, l * 1.25)
                 }
                 _ => *l,

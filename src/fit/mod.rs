@@ -838,7 +838,7 @@ pub fn fit_calibrated(
     // Draws refit the shared parameters on `fit_setup` (the final factors and levels).
     let pooling_on = spec.spec().fit.geo_pooling && setup.n_geos > 1;
     let mut geo_spread = Vec::new();
-    let mut fit_setup = None;
+    let mut refitted = false;
     if pooling_on {
         geo_spread = geo::pool_point(&setup, &y, &u, &e.beta, sigma2, &mut point);
     }
@@ -847,39 +847,49 @@ pub fn fit_calibrated(
         for _ in 0..GEO_BACKFIT_ROUNDS {
             let rel = geo::baseline_scales(&setup, &y, &u, &e.beta, &point);
             let level_change = rel.iter().map(|r| (r - 1.0).abs()).fold(0.0, f64::max);
-            if level_change > GEO_BACKFIT_TOL {
-                level.iter_mut().zip(&rel).for_each(|(l, r)| *l *= r);
-                (setup, y) = build_setup(
-                    spec,
-                    &ds,
-                    &baseline,
-                    t0..t1,
-                    &experiments,
-                    Some(&level),
-                    obs,
-                )?;
-            }
-            let factored = geo::factored(&setup, &point);
-            let p = factored.problem(y.clone(), sigma2);
-            let Some((u2, f2)) = minimize(&p, u.clone(), 300) else {
+            // New levels take effect only with a successful refit, so the setup, the
+            // response and the point always belong together.
+            let rebuilt = if level_change > GEO_BACKFIT_TOL {
+                let next: Vec<f64> = level.iter().zip(&rel).map(|(l, r)| l * r).collect();
+                let built =
+                    build_setup(spec, &ds, &baseline, t0..t1, &experiments, Some(&next), obs)?;
+                Some((next, built))
+            } else {
+                None
+            };
+            let refit = {
+                let (cur_setup, cur_y) =
+                    rebuilt.as_ref().map_or((&setup, &y), |(_, (s, y))| (s, y));
+                let factored = geo::factored(cur_setup, &point);
+                let p = factored.problem(cur_y.clone(), sigma2);
+                minimize(&p, u.clone(), 300).and_then(|(u2, f2)| {
+                    let e2 = p.eval(&u2, false)?;
+                    let s2 = (e2.sse / dof).max(1e-12);
+                    let mut next = to_params(cur_setup, &u2, &e2.beta);
+                    let spread = pooling_on
+                        .then(|| geo::pool_point(cur_setup, cur_y, &u2, &e2.beta, s2, &mut next));
+                    Some((u2, f2, e2, next, s2, spread))
+                })
+            };
+            let Some((u2, f2, e2, next, s2, spread)) = refit else {
                 break;
             };
-            let Some(e2) = p.eval(&u2, false) else {
-                break;
-            };
-            sigma2 = (e2.sse / dof).max(1e-12);
-            let mut next = to_params(&setup, &u2, &e2.beta);
-            if pooling_on {
-                geo_spread = geo::pool_point(&setup, &y, &u2, &e2.beta, sigma2, &mut next);
-            }
             let change = geo::factor_change(&point, &next).max(level_change);
-            (u, f, e, point) = (u2, f2, e2, next);
-            fit_setup = Some(geo::factored(&setup, &point));
+            if let Some((next_level, built)) = rebuilt {
+                level = next_level;
+                (setup, y) = built;
+            }
+            if let Some(spread) = spread {
+                geo_spread = spread;
+            }
+            (u, f, e, point, sigma2) = (u2, f2, e2, next, s2);
+            refitted = true;
             if change < GEO_BACKFIT_TOL {
                 break;
             }
         }
     }
+    let fit_setup = refitted.then(|| geo::factored(&setup, &point));
     let draw_setup = fit_setup.as_ref().unwrap_or(&setup);
     let pooling = geo::Pooling {
         base: &setup,

@@ -146,7 +146,7 @@ const ESS_TARGET: f64 = 400.0;
 
 /// Per θ entry, rank-normalised split R̂ and bulk ESS over `draws[chain][draw]`
 /// (`None` where not finite, e.g. a constant parameter).
-fn convergence(draws: &[Vec<Vec<f64>>], dim: usize) -> Vec<(Option<f64>, Option<f64>)> {
+fn convergence(draws: &[&[Vec<f64>]], dim: usize) -> Vec<(Option<f64>, Option<f64>)> {
     let finite = |v: f64| v.is_finite().then_some(v);
     (0..dim)
         .map(|i| {
@@ -206,8 +206,8 @@ pub(crate) fn sample(
                 };
                 let mut iters = s.warmup + s.draws;
                 loop {
-                    let block = run.block(iters, |k| {
-                        let k = done.fetch_add(k, Ordering::Relaxed) + k;
+                    let block = run.block(iters, || {
+                        let k = done.fetch_add(1, Ordering::Relaxed) + 1;
                         let t = total.load(Ordering::Relaxed);
                         if k.is_multiple_of(50) || k == t {
                             obs.event(Event::Progress {
@@ -246,8 +246,10 @@ pub(crate) fn sample(
                     }
                 }
             }
-            let draws: Vec<Vec<Vec<f64>>> = runs.iter().map(|r| r.draws.clone()).collect();
-            let more = extensions < s.extend && !converged(&convergence(&draws, dim));
+            let more = extensions < s.extend && {
+                let chains: Vec<&[Vec<f64>]> = runs.iter().map(|r| r.draws.as_slice()).collect();
+                !converged(&convergence(&chains, dim))
+            };
             if more {
                 extensions += 1;
                 total.fetch_add(s.chains * s.draws, Ordering::Relaxed);
@@ -349,8 +351,8 @@ impl<'a> ChainRunner<'a> {
         })
     }
 
-    /// The next `iters` iterations; draws after warm-up are kept. `tick(1)` after each.
-    fn block(&mut self, iters: usize, tick: impl Fn(usize)) -> Block {
+    /// The next `iters` iterations; draws after warm-up are kept. `tick()` after each.
+    fn block(&mut self, iters: usize, tick: impl Fn()) -> Block {
         let mut run = ChainRun::default();
         for _ in 0..iters {
             let (draw, info) = (self.chain)()?;
@@ -361,7 +363,7 @@ impl<'a> ChainRunner<'a> {
                 run.draws.push(self.white.theta(&draw));
             }
             self.iter += 1;
-            tick(1);
+            tick();
         }
         Ok(run)
     }
@@ -408,7 +410,8 @@ pub(crate) fn posterior_draws(
         post.dim()
     )));
     let out = sample(&post, &init, s, obs)?;
-    let parameters: Vec<ParamConvergence> = convergence(&out.draws, post.dim())
+    let chains: Vec<&[Vec<f64>]> = out.draws.iter().map(Vec::as_slice).collect();
+    let parameters: Vec<ParamConvergence> = convergence(&chains, post.dim())
         .into_iter()
         .enumerate()
         .map(|(i, (rhat, ess_bulk))| ParamConvergence {
