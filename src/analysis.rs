@@ -174,6 +174,10 @@ pub fn interval(draws: &[f64], spread: Spread, point: f64) -> [f64; 2] {
         [lo, hi]
     } else if point > 0.0 && med > 0.0 && lo >= 0.0 {
         [lo * point / med, hi * point / med]
+    } else if point >= 0.0 && lo >= 0.0 {
+        // A non-negative quantity (e.g. the ROI of a channel whose point effect is 0)
+        // keeps a non-negative interval.
+        [(point + lo - med).max(0.0), point + hi - med]
     } else {
         [point + lo - med, point + hi - med]
     }
@@ -925,6 +929,31 @@ fn fmt(v: f64) -> String {
 mod tests {
     use super::*;
     use crate::model::{PriorSource, RoiPrior};
+
+    /// Re-centred intervals by hand: draws 1..=9 (5%/95% quantiles 1.4 and 8.6, median 5).
+    #[test]
+    fn recentred_intervals_hand_computed() {
+        let draws: Vec<f64> = (1..=9).map(f64::from).collect();
+        let s = Spread {
+            mass: 0.9,
+            recentre: true,
+        };
+        let close = |a: [f64; 2], b: [f64; 2]| (a[0] - b[0]).abs() + (a[1] - b[1]).abs() < 1e-12;
+        // Positive point: scaled by point / median.
+        assert!(close(interval(&draws, s, 10.0), [2.8, 17.2]));
+        // Point 0 of a non-negative quantity (a channel the point fit switched off):
+        // shifted, but never below 0.
+        assert!(close(interval(&draws, s, 0.0), [0.0, 3.6]));
+        // Signed draws: shifted as they are.
+        let signed: Vec<f64> = draws.iter().map(|d| d - 6.0).collect();
+        assert!(close(interval(&signed, s, 0.0), [-3.6, 3.6]));
+        // Posterior draws: raw quantiles.
+        let raw = Spread {
+            recentre: false,
+            ..s
+        };
+        assert!(close(interval(&draws, raw, 0.0), [1.4, 8.6]));
+    }
 
     #[test]
     fn reciprocal_interval_is_unbounded_at_zero() {

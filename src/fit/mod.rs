@@ -125,9 +125,11 @@ type EvalCache = std::sync::Mutex<Option<(Vec<f64>, f64, Vec<f64>)>>;
 pub(crate) type Objective<'a> = &'a (dyn Fn(&[f64]) -> Option<(f64, Vec<f64>)> + Sync);
 
 /// argmin adapter. Value and gradient come from one evaluation, cached because the
-/// line search asks for both at the same point.
+/// line search asks for both at the same point. Both are divided by `scale` (see
+/// [`minimize_fn_tol`]).
 struct Cost<'a> {
     f: Objective<'a>,
+    scale: f64,
     cache: EvalCache,
 }
 
@@ -139,7 +141,10 @@ impl Cost<'_> {
                 return Ok((*f, g.clone()));
             }
         }
-        let (f, g) = (self.f)(u).ok_or_else(|| argmin::core::Error::msg("non-finite objective"))?;
+        let (f, mut g) =
+            (self.f)(u).ok_or_else(|| argmin::core::Error::msg("non-finite objective"))?;
+        let f = f / self.scale;
+        g.iter_mut().for_each(|v| *v /= self.scale);
         *cache = Some((u.to_vec(), f, g.clone()));
         Ok((f, g))
     }
@@ -209,7 +214,20 @@ pub(crate) fn minimize_fn(f: Objective, u0: Vec<f64>, max_iters: u64) -> Option<
     minimize_fn_tol(f, u0, max_iters, TIGHT)
 }
 
+/// Most L-BFGS runs [`minimize_fn_tol`] chains after line-search failures.
+const MAX_RUNS: usize = 6;
+
 /// [`minimize_fn`] with a stopping rule.
+///
+/// L-BFGS's first step is the raw negative gradient at step length 1. On large panels
+/// (the objective is in log-density units over thousands of cells) the gradient at a
+/// random start can be ~10⁴, so that step leaves every box and the More–Thuente search
+/// gives up ("NaN or Inf encountered") after one iteration, returning the start: a 20-geo
+/// fit then kept whichever restart happened to start best, 350–800 nats above the optimum.
+/// When a run ends that way, the next one continues from its best point on the objective
+/// divided by `s = max(1, ‖∇f‖∞)` there (first step at most one unit per coordinate;
+/// tolerances divided by `s` too), at most [`MAX_RUNS`] runs within `max_iters`.
+/// Runs that converge are untouched, so such fits are unchanged.
 pub(crate) fn minimize_fn_tol(
     f: Objective,
     u0: Vec<f64>,
@@ -220,13 +238,44 @@ pub(crate) fn minimize_fn_tol(
         let v = f(&u0)?.0;
         return Some((u0, v));
     }
+    let mut start = u0;
+    let mut scale = 1.0;
+    let mut left = max_iters;
+    let mut best: Option<(Vec<f64>, f64)> = None;
+    for _ in 0..MAX_RUNS {
+        let (point, value, iters, stalled) = lbfgs_run(f, start.clone(), left, tol, scale)?;
+        let improved = best.as_ref().is_none_or(|b| value < b.1);
+        if improved {
+            best = Some((point.clone(), value));
+        }
+        left = left.saturating_sub(iters.max(1));
+        if !stalled || !improved || left == 0 {
+            break;
+        }
+        let g_max = f(&point)?.1.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
+        scale = g_max.max(1.0);
+        start = point;
+    }
+    best
+}
+
+/// One argmin L-BFGS run on `f / scale`: best point, its (unscaled) value, iterations, and
+/// whether the line search failed (rather than converging or running out of iterations).
+fn lbfgs_run(
+    f: Objective,
+    u0: Vec<f64>,
+    max_iters: u64,
+    tol: Tolerance,
+    scale: f64,
+) -> Option<(Vec<f64>, f64, u64, bool)> {
     let solver = LBFGS::new(MoreThuenteLineSearch::new(), 7)
-        .with_tolerance_grad(tol.grad)
+        .with_tolerance_grad(tol.grad / scale)
         .ok()?
-        .with_tolerance_cost(tol.cost)
+        .with_tolerance_cost(tol.cost / scale)
         .ok()?;
     let cost = Cost {
         f,
+        scale,
         cache: std::sync::Mutex::new(None),
     };
     let res = Executor::new(cost, solver)
@@ -236,12 +285,18 @@ pub(crate) fn minimize_fn_tol(
         Ok(r) => {
             let st = r.state();
             let best = st.get_best_param()?.clone();
-            let v = st.get_best_cost();
-            v.is_finite().then_some((best, v))
+            let v = st.get_best_cost() * scale;
+            let stalled = matches!(
+                st.get_termination_status(),
+                argmin::core::TerminationStatus::Terminated(
+                    argmin::core::TerminationReason::SolverExit(_)
+                )
+            );
+            v.is_finite().then_some((best, v, st.get_iter(), stalled))
         }
         Err(_) => {
             let v = f(&u0)?.0;
-            Some((u0, v))
+            Some((u0, v, max_iters, false))
         }
     }
 }
@@ -1104,5 +1159,42 @@ pub(crate) mod fixture {
             &crate::observe::Silent,
         )
         .unwrap()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `f(u) = s Σ (u_i − 1)²`, undefined beyond |u_i| > 50 (like a column leaving its
+    /// box). At u = 0 the gradient is −2s, so L-BFGS's first unit step lands at 2s and the
+    /// line search gives up; the rescaled continuation must still reach u = 1.
+    #[test]
+    fn steep_starts_still_converge() {
+        for s in [1.0, 1e3, 1e6] {
+            let f = move |u: &[f64]| {
+                if u.iter().any(|v| v.abs() > 50.0) {
+                    return None;
+                }
+                let val = s * u.iter().map(|v| (v - 1.0).powi(2)).sum::<f64>();
+                Some((val, u.iter().map(|v| 2.0 * s * (v - 1.0)).collect()))
+            };
+            let (u, v) = minimize_fn(&f, vec![0.0, -3.0, 2.0], 300).unwrap();
+            assert!(u.iter().all(|x| (x - 1.0).abs() < 1e-4), "s = {s}: {u:?}");
+            assert!(v < 1e-6 * s.max(1.0), "s = {s}: f = {v}");
+        }
+        // A single run (no continuation) stops at the start for steep objectives.
+        let steep = |u: &[f64]| {
+            if u.iter().any(|v| v.abs() > 50.0) {
+                return None;
+            }
+            Some((
+                1e6 * u.iter().map(|v| (v - 1.0).powi(2)).sum::<f64>(),
+                u.iter().map(|v| 2e6 * (v - 1.0)).collect(),
+            ))
+        };
+        let (u, _, _, stalled) = lbfgs_run(&steep, vec![0.0, -3.0, 2.0], 300, TIGHT, 1.0).unwrap();
+        assert!(stalled);
+        assert_eq!(u, vec![0.0, -3.0, 2.0]);
     }
 }
