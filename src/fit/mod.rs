@@ -214,6 +214,10 @@ pub(crate) fn minimize_fn(f: Objective, u0: Vec<f64>, max_iters: u64) -> Option<
     minimize_fn_tol(f, u0, max_iters, TIGHT)
 }
 
+/// A noise variance below this fraction of the one the multi-start search ran at starts
+/// the search again.
+const SIGMA_RESEARCH: f64 = 0.5;
+
 /// Most L-BFGS runs [`minimize_fn_tol`] chains after line-search failures.
 const MAX_RUNS: usize = 6;
 
@@ -590,15 +594,17 @@ pub(crate) fn to_params(setup: &Setup, u: &[f64], beta: &[f64]) -> Params {
     }
 }
 
-/// Multi-start search: the prior centre plus `restarts − 1` draws from the prior.
+/// Multi-start search: the prior centre plus `restarts − 1` draws from the prior, and
+/// `also` (e.g. the optimum under an earlier noise scale) when given.
 pub(crate) fn multistart(
     p: &Problem,
     restarts: usize,
     seed: u64,
+    also: Option<&[f64]>,
 ) -> Option<(Vec<f64>, f64, usize)> {
     let u0 = p.setup.prior_center();
     let usd = p.setup.prior_sd();
-    let starts: Vec<Vec<f64>> = (0..restarts)
+    let mut starts: Vec<Vec<f64>> = (0..restarts)
         .map(|r| {
             if r == 0 {
                 return u0.clone();
@@ -614,6 +620,7 @@ pub(crate) fn multistart(
                 .collect()
         })
         .collect();
+    starts.extend(also.map(<[f64]>::to_vec));
     let results: Vec<(Vec<f64>, f64)> = starts
         .into_par_iter()
         .filter_map(|s| minimize(p, s, 300))
@@ -863,8 +870,12 @@ pub fn fit_calibrated(
     let dof = (n.saturating_sub(p_eff)).max(1) as f64;
     let mut sigma2 = (e0.sse / dof).max(1e-12);
     let mut prob = setup.problem(y.clone(), sigma2);
-    let (mut u, mut f, agree) = multistart(&prob, restarts, opts.seed)
+    let (mut u, mut f, mut agree) = multistart(&prob, restarts, opts.seed, None)
         .ok_or_else(|| FitError::Numerical("every restart of the optimiser failed".into()))?;
+    // The first search ran at the starting point's noise scale. When the fit is much
+    // tighter than that (low-noise data), the prior weighed far more in that search than it
+    // does now, and the basin it chose may no longer hold the optimum: search again from
+    // every start (and the current optimum), else refine locally.
     for _ in 0..2 {
         let e = prob
             .eval(&u, false)
@@ -873,9 +884,18 @@ pub fn fit_calibrated(
         if (s2 / sigma2 - 1.0).abs() < 0.05 {
             break;
         }
+        let tighter = s2 < SIGMA_RESEARCH * sigma2;
         sigma2 = s2;
         prob = setup.problem(y.clone(), sigma2);
-        if let Some((u2, f2)) = minimize(&prob, u.clone(), 300) {
+        let next = if tighter {
+            multistart(&prob, restarts, opts.seed, Some(&u)).map(|(u2, f2, a)| {
+                agree = a;
+                (u2, f2)
+            })
+        } else {
+            minimize(&prob, u.clone(), 300)
+        };
+        if let Some((u2, f2)) = next {
             u = u2;
             f = f2;
         }
