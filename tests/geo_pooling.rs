@@ -242,3 +242,41 @@ fn the_oracle_is_exact_on_noiseless_geo_panels() {
         );
     }
 }
+
+/// The estimator itself (free curve shapes, default priors) on two 20-geo panels where
+/// the search used to fail: seed 16 at 2% noise, where every multi-start L-BFGS run
+/// stopped after one step and the fit kept a start 775 nats above the optimum (display
+/// ROI 2.29 against 0.93, search 0.07 against 0.33), and seed 7 without noise (radio 0.68
+/// against 0.46). Both now recover every channel's ROI closely.
+#[test]
+fn the_estimator_finds_the_optimum_on_geo_panels() {
+    for (seed, noise, limit) in [(16, 0.02, 0.1), (7, 0.0, 0.05)] {
+        let sim = simulate(&SimConfig::broad(seed, noise, 20));
+        let dir = tempfile::tempdir().unwrap();
+        let (spec, ds) = sim.load_from(dir.path()).unwrap();
+        let m = fit(
+            &spec,
+            ds,
+            &FitOptions {
+                holdout: 13,
+                seed,
+                draws: Some(0),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let s = mixcast::summarize(&m);
+        let errs: Vec<f64> = s
+            .channels
+            .iter()
+            .zip(&sim.truth.channels)
+            .map(|(est, t)| (est.roi.unwrap() / t.roi - 1.0).abs())
+            .collect();
+        let mape = errs.iter().sum::<f64>() / errs.len() as f64;
+        let worst = errs.iter().copied().fold(0.0, f64::max);
+        assert!(
+            mape < limit && worst < 3.0 * limit,
+            "seed {seed} noise {noise}: ROI MAPE {mape}, worst {worst} ({errs:?})"
+        );
+    }
+}
