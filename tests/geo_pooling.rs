@@ -4,7 +4,7 @@
 mod common;
 
 use common::{mixcast, user_error};
-use mixcast::{fit, load_dataset, simulate, FitOptions, SimConfig, ValidSpec};
+use mixcast::{fit, load_dataset, simulate, Dataset, FitOptions, SimConfig, Simulation, ValidSpec};
 
 /// Two geos of equal population with different spend per capita: the scales follow the
 /// per-capita convention by hand — the KPI effect scale is `κ · pop_g` with
@@ -196,6 +196,28 @@ fn bad_population_is_a_named_error() {
     user_error(&out, &["data.population_column", "people"]);
 }
 
+/// Each channel's relative ROI error `|ROI / true ROI − 1|` of a point fit of `spec` on a
+/// broad simulation (13 holdout weeks, as the truth's window; no draws).
+fn roi_errors(sim: &Simulation, spec: &ValidSpec, ds: Dataset, seed: u64) -> Vec<f64> {
+    let m = fit(
+        spec,
+        ds,
+        &FitOptions {
+            holdout: 13,
+            seed,
+            draws: Some(0),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    mixcast::summarize(&m)
+        .channels
+        .iter()
+        .zip(&sim.truth.channels)
+        .map(|(est, t)| (est.roi.unwrap() / t.roi - 1.0).abs())
+        .collect()
+}
+
 /// With the true curve shapes and no noise, the geo model must reproduce the simulator's
 /// channel ROIs (oracle ROI MAPE under 1%; 2% for additive baselines): a heterogeneous per-capita panel (geo effects, spend per
 /// capita and baseline per capita all differ by geo, the baseline multiplicative or
@@ -215,23 +237,7 @@ fn the_oracle_is_exact_on_noiseless_geo_panels() {
         let mut oracle = sim.truth.oracle_spec(spec.spec());
         oracle.fit.media_share_prior = 0.0;
         let oracle = spec.with_spec(oracle).unwrap();
-        let m = fit(
-            &oracle,
-            ds,
-            &FitOptions {
-                holdout: 13,
-                draws: Some(0),
-                ..Default::default()
-            },
-        )
-        .unwrap();
-        let s = mixcast::summarize(&m);
-        let errs: Vec<f64> = s
-            .channels
-            .iter()
-            .zip(&sim.truth.channels)
-            .map(|(est, t)| (est.roi.unwrap() / t.roi - 1.0).abs())
-            .collect();
+        let errs = roi_errors(&sim, &oracle, ds, FitOptions::default().seed);
         let mape = errs.iter().sum::<f64>() / errs.len() as f64;
         // The additive form is reached through a damped, shrunk swing estimate (see
         // `geo::baseline_scales`), so it is close rather than exact.
@@ -254,24 +260,7 @@ fn the_estimator_finds_the_optimum_on_geo_panels() {
         let sim = simulate(&SimConfig::broad(seed, noise, 20));
         let dir = tempfile::tempdir().unwrap();
         let (spec, ds) = sim.load_from(dir.path()).unwrap();
-        let m = fit(
-            &spec,
-            ds,
-            &FitOptions {
-                holdout: 13,
-                seed,
-                draws: Some(0),
-                ..Default::default()
-            },
-        )
-        .unwrap();
-        let s = mixcast::summarize(&m);
-        let errs: Vec<f64> = s
-            .channels
-            .iter()
-            .zip(&sim.truth.channels)
-            .map(|(est, t)| (est.roi.unwrap() / t.roi - 1.0).abs())
-            .collect();
+        let errs = roi_errors(&sim, &spec, ds, seed);
         let mape = errs.iter().sum::<f64>() / errs.len() as f64;
         let worst = errs.iter().copied().fold(0.0, f64::max);
         assert!(

@@ -214,10 +214,6 @@ pub(crate) fn minimize_fn(f: Objective, u0: Vec<f64>, max_iters: u64) -> Option<
     minimize_fn_tol(f, u0, max_iters, TIGHT)
 }
 
-/// A noise variance below this fraction of the one the multi-start search ran at starts
-/// the search again.
-const SIGMA_RESEARCH: f64 = 0.5;
-
 /// Most L-BFGS runs [`minimize_fn_tol`] chains after line-search failures.
 const MAX_RUNS: usize = 6;
 
@@ -256,8 +252,10 @@ pub(crate) fn minimize_fn_tol(
         if !stalled || !improved || left == 0 {
             break;
         }
-        let g_max = f(&point)?.1.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
-        scale = g_max.max(1.0);
+        let Some((_, grad)) = f(&point) else {
+            break;
+        };
+        scale = grad.iter().fold(1.0_f64, |m, v| m.max(v.abs()));
         start = point;
     }
     best
@@ -1097,6 +1095,10 @@ pub fn fit_calibrated(
     model.model_id = model.content_id();
     Ok(model)
 }
+
+/// A noise variance below this fraction of the one the multi-start search ran at starts
+/// the search again.
+const SIGMA_RESEARCH: f64 = 0.5;
 
 /// Most backfitting rounds of geo pooling (each refits the shared parameters).
 const GEO_BACKFIT_ROUNDS: usize = 8;
