@@ -15,6 +15,7 @@ use nuts_rs::{Chain, CpuLogpFunc, CpuMath, CpuMathError, DiagNutsSettings, HasDi
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
+use rayon::prelude::*;
 
 use super::posterior::{JointPoint, Posterior};
 use super::whiten::Whitening;
@@ -426,10 +427,15 @@ pub(crate) fn posterior_draws(
     let per_chain = out.draws.first().map_or(0, Vec::len);
     let total = s.chains * per_chain;
     let step = total.div_ceil(MAX_STORED_DRAWS).max(1);
-    let params: Vec<Params> = out
+    // In parallel (each draw's geo factors have their own seeded generator, so the
+    // result does not depend on the number of threads); a 50-geo panel spends seconds here.
+    let kept: Vec<&Vec<f64>> = out
         .draws
         .iter()
         .flat_map(|c| c.iter().step_by(step))
+        .collect();
+    let params: Vec<Params> = kept
+        .into_par_iter()
         .enumerate()
         .filter_map(|(i, theta)| {
             let p = post.unpack(theta)?;

@@ -63,6 +63,16 @@ impl SaturationKind {
     }
 }
 
+/// Hill's `q = (k/x)^s = e^{s ln(k r)}` at `r = 1/x > 0`, and `ln(k r)` (which also
+/// gives `∂q/∂s = q ln(k r)`): `f = x^s / (x^s + k^s) = 1 / (1 + q)`, stable for large
+/// `x`. One logarithm and one exponential, cheaper than `powf`, and every Hill evaluation
+/// (value, slope, parameter derivatives) goes through it, so they agree to the bit.
+#[inline]
+fn hill_q(k: f64, s: f64, r: f64) -> (f64, f64) {
+    let lr = (k * r).ln();
+    ((s * lr).exp(), lr)
+}
+
 impl Saturation {
     /// The form of this curve.
     pub fn kind(&self) -> SaturationKind {
@@ -90,8 +100,7 @@ impl Saturation {
                 if x <= 0.0 {
                     0.0
                 } else {
-                    // x^s / (x^s + k^s) = 1 / (1 + (k/x)^s), stable for large x.
-                    1.0 / (1.0 + (k / x).powf(s))
+                    1.0 / (1.0 + hill_q(k, s, 1.0 / x).0)
                 }
             }
             Saturation::Logistic { lambda } => {
@@ -117,9 +126,10 @@ impl Saturation {
                     };
                     return (0.0, slope);
                 }
-                let q = (k / x).powf(s);
+                let r = 1.0 / x;
+                let q = hill_q(k, s, r).0;
                 let f = 1.0 / (1.0 + q);
-                (f, f * f * s * q / x)
+                (f, f * f * s * q * r)
             }
             Saturation::Logistic { lambda } => {
                 let e = (-lambda * x.max(0.0)).exp();
@@ -140,14 +150,16 @@ impl Saturation {
                     dparams.iter_mut().for_each(|d| *d = 0.0);
                     return (0.0, 0.0);
                 }
-                // One logarithm serves q = r^s = e^{s ln r} and ∂q/∂s = q ln r.
-                let lr = (k / x).ln();
-                let q = (s * lr).exp();
+                // Two divisions per point (1/x, 1/(1 + q)); 1/k is the same at every
+                // point, so it is hoisted out of loops over a series.
+                let r = 1.0 / x;
+                let (q, lr) = hill_q(k, s, r);
                 let f = 1.0 / (1.0 + q);
                 let dfdq = -f * f;
-                dparams[0] = dfdq * s * q / k;
+                let sq = s * q;
+                dparams[0] = dfdq * sq * (1.0 / k);
                 dparams[1] = dfdq * q * lr;
-                (f, dfdq * (-s * q / x))
+                (f, -dfdq * sq * r)
             }
             Saturation::Logistic { lambda } => {
                 let x = x.max(0.0);
