@@ -1050,6 +1050,7 @@ pub fn fit_calibrated(
             warmup: settings.warmup,
             seed: opts.seed,
             extend: settings.extend_draws,
+            target_accept: nuts::TARGET_ACCEPT,
         };
         let (d, report) = nuts::posterior_draws(
             draw_setup,

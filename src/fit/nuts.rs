@@ -24,7 +24,7 @@ use crate::model::{ParamConvergence, Params, SamplerDiagnostics, MAX_STORED_DRAW
 use crate::observe::{Event, Observer};
 
 /// Sampler settings (per chain).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct NutsSettings {
     pub chains: usize,
     /// Kept draws per chain after warm-up.
@@ -33,6 +33,8 @@ pub(crate) struct NutsSettings {
     pub seed: u64,
     /// Most extensions by `draws` while R̂ or ESS miss their targets.
     pub extend: usize,
+    /// Target acceptance of the step-size adaptation.
+    pub target_accept: f64,
 }
 
 /// What the chains produced: `draws[chain][draw]` of θ, plus sampler statistics.
@@ -136,7 +138,12 @@ impl CpuLogpFunc for Density<'_> {
 
 /// Target acceptance of the step-size adaptation (Stan's default is 0.8; higher means
 /// smaller steps and fewer divergences in the curved corners of the posterior).
-const TARGET_ACCEPT: f64 = 0.95;
+pub(crate) const TARGET_ACCEPT: f64 = 0.95;
+
+/// Target acceptance of the second run when the first had divergent transitions (Stan's
+/// remedy, raising `adapt_delta`, applied automatically): the smaller steps follow the
+/// curvature a divergence reveals, at the cost of longer trajectories in that fit only.
+const CAREFUL_TARGET_ACCEPT: f64 = 0.99;
 
 /// Jitter of each chain's start around the mode (whitened units: posterior sds).
 const START_JITTER: f64 = 0.5;
@@ -180,13 +187,11 @@ type Block = Result<ChainRun, String>;
 /// the sampler's own (no finite start found), as text.
 pub(crate) fn sample(
     post: &Posterior,
-    init: &[f64],
+    white: &Whitening,
     s: NutsSettings,
     obs: &dyn Observer,
 ) -> Result<NutsOutput, String> {
-    let white = post_whitening(post, init)
-        .ok_or("the posterior density is not finite at the fast path's optimum")?;
-    let dim = init.len();
+    let dim = post.dim();
     let total = AtomicUsize::new(s.chains * (s.warmup + s.draws));
     let done = AtomicUsize::new(0);
     std::thread::scope(|scope| {
@@ -196,7 +201,7 @@ pub(crate) fn sample(
             let (go_tx, go_rx) = mpsc::channel::<bool>();
             go.push(go_tx);
             let to_main = to_main.clone();
-            let (white, total, done) = (&white, &total, &done);
+            let (total, done) = (&total, &done);
             scope.spawn(move || {
                 let mut run = match ChainRunner::new(post, white, s, c) {
                     Ok(r) => r,
@@ -328,7 +333,7 @@ impl<'a> ChainRunner<'a> {
             seed: chain_seed,
             ..Default::default()
         };
-        settings.adapt_options.step_size_settings.target_accept = TARGET_ACCEPT;
+        settings.adapt_options.step_size_settings.target_accept = s.target_accept;
         let mut rng =
             <nuts_rs::rand::rngs::ChaCha8Rng as nuts_rs::rand::SeedableRng>::seed_from_u64(
                 chain_seed,
@@ -410,7 +415,20 @@ pub(crate) fn posterior_draws(
         s.draws,
         post.dim()
     )));
-    let out = sample(&post, &init, s, obs)?;
+    let white = post_whitening(&post, &init)
+        .ok_or("the posterior density is not finite at the fast path's optimum")?;
+    let mut out = sample(&post, &white, s, obs)?;
+    let mut target_accept = s.target_accept;
+    if out.divergences > 0 && s.target_accept < CAREFUL_TARGET_ACCEPT {
+        obs.event(Event::Stage(&format!(
+            "NUTS: {} divergent transition(s); sampling again with target acceptance {CAREFUL_TARGET_ACCEPT} (smaller steps)",
+            out.divergences
+        )));
+        target_accept = CAREFUL_TARGET_ACCEPT;
+        let first_evals = out.gradient_evals;
+        out = sample(&post, &white, NutsSettings { target_accept, ..s }, obs)?;
+        out.gradient_evals += first_evals;
+    }
     let chains: Vec<&[Vec<f64>]> = out.draws.iter().map(Vec::as_slice).collect();
     let parameters: Vec<ParamConvergence> = convergence(&chains, post.dim())
         .into_iter()
@@ -469,6 +487,7 @@ pub(crate) fn posterior_draws(
         warmup: s.warmup,
         stored_draws: params.len(),
         divergences: out.divergences,
+        target_accept,
         rhat_max,
         ess_bulk_min,
         step_size: out.step_sizes,
@@ -524,8 +543,10 @@ mod tests {
                 warmup: 50,
                 seed: 3,
                 extend,
+                target_accept: TARGET_ACCEPT,
             };
-            sample(&post, &init, s, &crate::observe::Silent).unwrap()
+            let white = post_whitening(&post, &init).unwrap();
+            sample(&post, &white, s, &crate::observe::Silent).unwrap()
         };
         let short = run(0);
         let long = run(2);

@@ -246,17 +246,26 @@ pub struct SamplerDiagnostics {
     pub stored_draws: usize,
     /// Divergent transitions after warm-up (should be 0).
     pub divergences: usize,
+    /// Target acceptance of the step-size adaptation of the run reported: the default, or
+    /// higher when the first run had divergences and the chains were sampled again.
+    #[serde(default = "default_target_accept")]
+    pub target_accept: f64,
     /// Largest R̂ over parameters (should be < 1.01); null if it could not be computed.
     pub rhat_max: Option<f64>,
     /// Smallest bulk ESS over parameters (should be ≥ 100 per chain); null likewise.
     pub ess_bulk_min: Option<f64>,
     /// Adapted step size per chain.
     pub step_size: Vec<f64>,
-    /// Gradient evaluations over all chains.
+    /// Gradient evaluations over all chains (with a second, careful run: both runs).
     pub gradient_evals: u64,
     /// Per sampled parameter (unconstrained scale; R̂ and ESS are rank-based, so they hold
     /// on any monotone scale).
     pub parameters: Vec<ParamConvergence>,
+}
+
+/// Target acceptance of artifacts written before it was recorded.
+fn default_target_accept() -> f64 {
+    0.95
 }
 
 /// Posterior draws stored in a model artifact at most (scenarios, curves and the
