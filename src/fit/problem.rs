@@ -129,7 +129,7 @@ impl ChannelSetup {
         let tf = out.len() / inputs.len();
         let mut a = Vec::new();
         let mut da: Vec<Vec<f64>> = vec![Vec::new(); na];
-        let mut dpar = vec![0.0; self.boxes.len() - na];
+        let (mut xs, mut slope) = (vec![0.0; tf], vec![0.0; tf]);
         for (g, x) in inputs.iter().enumerate() {
             a.resize(x.len(), 0.0);
             crate::transform::adstock::convolve(x, &w, &mut a);
@@ -141,21 +141,30 @@ impl ChannelSetup {
             }
             let inv = 1.0 / self.scales[g];
             let gw = self.geo_weight[g];
-            for t in 0..tf {
-                let i = g * tf + t;
-                let xr = a[t0 + t] * inv;
-                if !want {
-                    out[i] = gw * sat.eval(xr);
-                    continue;
+            let rows = g * tf..(g + 1) * tf;
+            if !want {
+                for (o, av) in out[rows].iter_mut().zip(&a[t0..t0 + tf]) {
+                    *o = gw * sat.eval(av * inv);
                 }
-                let (f, dfdx) = sat.eval_grad(xr, &mut dpar);
-                out[i] = gw * f;
-                for k in 0..na {
-                    jac[k][i] = gw * dfdx * da[k][t0 + t] * inv * dvdu[k];
-                }
-                for (j, d) in dpar.iter().enumerate() {
-                    jac[na + j][i] = gw * d * dvdu[na + j];
-                }
+                continue;
+            }
+            xs.iter_mut()
+                .zip(&a[t0..t0 + tf])
+                .for_each(|(v, av)| *v = av * inv);
+            let (jad, jsat) = jac.split_at_mut(na);
+            sat.eval_grad_series(&xs, &mut out[rows.clone()], &mut slope, jsat, rows.start);
+            out[rows.clone()].iter_mut().for_each(|o| *o *= gw);
+            for (j, col) in jsat.iter_mut().enumerate() {
+                let m = gw * dvdu[na + j];
+                col[rows.clone()].iter_mut().for_each(|d| *d *= m);
+            }
+            for (k, col) in jad.iter_mut().enumerate() {
+                let m = gw * inv * dvdu[k];
+                col[rows.clone()]
+                    .iter_mut()
+                    .zip(&slope)
+                    .zip(&da[k][t0..t0 + tf])
+                    .for_each(|((d, sl), dav)| *d = m * sl * dav);
             }
         }
     }

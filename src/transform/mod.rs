@@ -177,6 +177,31 @@ mod tests {
         assert_eq!(h.eval(0.0), 0.0);
     }
 
+    /// The series form equals the per-point form bit for bit, including at and below 0
+    /// (value, slope and derivatives 0 for Hill), written at an offset.
+    #[test]
+    fn series_derivatives_match_per_point() {
+        let x = [-1.0, 0.0, 1e-300, 1e-3, 0.4, 0.8, 1.0, 2.5, 40.0, 1e9];
+        for sat in all_saturations() {
+            let np = sat.params().len();
+            let (mut f, mut slope) = (vec![9.0; x.len()], vec![9.0; x.len()]);
+            let mut dp = vec![vec![9.0; x.len() + 3]; np];
+            sat.eval_grad_series(&x, &mut f, &mut slope, &mut dp, 3);
+            for (t, &xv) in x.iter().enumerate() {
+                let mut d = vec![0.0; np];
+                let (fv, sv) = sat.eval_grad(xv, &mut d);
+                assert_eq!(
+                    (f[t].to_bits(), slope[t].to_bits()),
+                    (fv.to_bits(), sv.to_bits())
+                );
+                for j in 0..np {
+                    assert_eq!(dp[j][3 + t].to_bits(), d[j].to_bits(), "{sat:?} at {xv}");
+                }
+                assert_eq!(fv.to_bits(), sat.eval(xv).to_bits(), "{sat:?} at {xv}");
+            }
+        }
+    }
+
     #[test]
     fn serde_round_trip_every_variant() {
         for a in all_adstocks() {

@@ -173,6 +173,58 @@ impl Saturation {
         }
     }
 
+    /// [`Saturation::eval_grad`] over a series `x` (`[n]`): values into `f`, slopes into
+    /// `slope` (both `[n]`), and the derivative in free parameter `j` into
+    /// `dparams[j][at..at + n]`. Bit-identical to the per-point form; Hill's is done in
+    /// passes so its two divisions per point run as vector instructions, only the
+    /// logarithm and the exponential stay per point (a 50-geo fit evaluates ~40 000
+    /// points per gradient).
+    pub fn eval_grad_series(
+        &self,
+        x: &[f64],
+        f: &mut [f64],
+        slope: &mut [f64],
+        dparams: &mut [Vec<f64>],
+        at: usize,
+    ) {
+        let n = x.len();
+        match (*self, dparams) {
+            (Saturation::Hill { k, s }, [dk, ds]) => {
+                let (dk, ds) = (&mut dk[at..at + n], &mut ds[at..at + n]);
+                // r = 1/x where x > 0; r = 0 marks x ≤ 0 (value and derivatives 0).
+                for (r, &xv) in slope.iter_mut().zip(x) {
+                    *r = if xv > 0.0 { 1.0 / xv } else { 0.0 };
+                }
+                // q and ln(k r) into f and ds for now.
+                for ((fv, lr), &r) in f.iter_mut().zip(ds.iter_mut()).zip(slope.iter()) {
+                    (*fv, *lr) = if r > 0.0 { hill_q(k, s, r) } else { (0.0, 0.0) };
+                }
+                let ik = 1.0 / k;
+                for t in 0..n {
+                    let (r, q, lr) = (slope[t], f[t], ds[t]);
+                    let v = 1.0 / (1.0 + q);
+                    let dfdq = -v * v;
+                    let sq = s * q;
+                    let on = r > 0.0;
+                    f[t] = if on { v } else { 0.0 };
+                    dk[t] = if on { dfdq * sq * ik } else { 0.0 };
+                    ds[t] = if on { dfdq * q * lr } else { 0.0 };
+                    slope[t] = if on { -dfdq * sq * r } else { 0.0 };
+                }
+            }
+            (_, dparams) => {
+                let mut d = [0.0; 2];
+                let d = &mut d[..dparams.len()];
+                for t in 0..n {
+                    (f[t], slope[t]) = self.eval_grad(x[t], d);
+                    for (col, v) in dparams.iter_mut().zip(d.iter()) {
+                        col[at + t] = *v;
+                    }
+                }
+            }
+        }
+    }
+
     /// Apply in place to a series.
     pub fn apply_in_place(&self, x: &mut [f64]) {
         x.iter_mut().for_each(|v| *v = self.eval(*v));
