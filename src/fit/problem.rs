@@ -143,9 +143,8 @@ impl ChannelSetup {
             let gw = self.geo_weight[g];
             let rows = g * tf..(g + 1) * tf;
             if !want {
-                for (o, av) in out[rows].iter_mut().zip(&a[t0..t0 + tf]) {
-                    *o = gw * sat.eval(av * inv);
-                }
+                out[rows.clone()].copy_from_slice(&a[t0..t0 + tf]);
+                sat.apply_scaled(&mut out[rows], inv, gw);
                 continue;
             }
             xs.iter_mut()

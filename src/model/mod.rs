@@ -373,8 +373,7 @@ impl Model {
             convolve(input.series(g), &w, o);
             let inv = 1.0 / self.channels[c].input_scale[g];
             let k = p.coef_in(g) * self.effect_scale(g);
-            o.iter_mut()
-                .for_each(|v| *v = k * p.saturation.eval(*v * inv));
+            p.saturation.apply_scaled(o, inv, k);
         }
         out
     }

@@ -177,8 +177,8 @@ mod tests {
         assert_eq!(h.eval(0.0), 0.0);
     }
 
-    /// The series form equals the per-point form bit for bit, including at and below 0
-    /// (value, slope and derivatives 0 for Hill), written at an offset.
+    /// The series forms equal the per-point forms bit for bit, including at and below 0
+    /// (value, slope and derivatives 0 for Hill), written at an offset, and scaled.
     #[test]
     fn series_derivatives_match_per_point() {
         let x = [-1.0, 0.0, 1e-300, 1e-3, 0.4, 0.8, 1.0, 2.5, 40.0, 1e9];
@@ -198,6 +198,15 @@ mod tests {
                     assert_eq!(dp[j][3 + t].to_bits(), d[j].to_bits(), "{sat:?} at {xv}");
                 }
                 assert_eq!(fv.to_bits(), sat.eval(xv).to_bits(), "{sat:?} at {xv}");
+            }
+            let mut y: Vec<f64> = x.iter().map(|v| v * 4.0).collect();
+            sat.apply_scaled(&mut y, 0.25, 3.0);
+            for (yv, &xv) in y.iter().zip(&x) {
+                assert_eq!(
+                    yv.to_bits(),
+                    (3.0 * sat.eval(xv)).to_bits(),
+                    "{sat:?} at {xv}"
+                );
             }
         }
     }

@@ -227,6 +227,32 @@ impl Saturation {
 
     /// Apply in place to a series.
     pub fn apply_in_place(&self, x: &mut [f64]) {
-        x.iter_mut().for_each(|v| *v = self.eval(*v));
+        self.apply_scaled(x, 1.0, 1.0);
+    }
+
+    /// `v ← out · f(v · inp)` over a series, bit-identical to [`Saturation::eval`] per
+    /// point; Hill's divisions run in vector passes around the per-point logarithm and
+    /// exponential (as in [`Saturation::eval_grad_series`]).
+    pub fn apply_scaled(&self, x: &mut [f64], inp: f64, out: f64) {
+        match *self {
+            Saturation::Hill { k, s } => {
+                // r = 1/x where x > 0, else 0; then q, with −1 marking x ≤ 0.
+                for v in x.iter_mut() {
+                    let xv = *v * inp;
+                    *v = if xv > 0.0 { 1.0 / xv } else { 0.0 };
+                }
+                for v in x.iter_mut() {
+                    *v = if *v > 0.0 { hill_q(k, s, *v).0 } else { -1.0 };
+                }
+                for v in x.iter_mut() {
+                    *v = if *v >= 0.0 {
+                        out * (1.0 / (1.0 + *v))
+                    } else {
+                        out * 0.0
+                    };
+                }
+            }
+            _ => x.iter_mut().for_each(|v| *v = out * self.eval(*v * inp)),
+        }
     }
 }
