@@ -424,10 +424,22 @@ pub(crate) fn posterior_draws(
             "NUTS: {} divergent transition(s); sampling again with target acceptance {CAREFUL_TARGET_ACCEPT} (smaller steps)",
             out.divergences
         )));
-        target_accept = CAREFUL_TARGET_ACCEPT;
-        let first_evals = out.gradient_evals;
-        out = sample(&post, &white, NutsSettings { target_accept, ..s }, obs)?;
-        out.gradient_evals += first_evals;
+        let careful = NutsSettings {
+            target_accept: CAREFUL_TARGET_ACCEPT,
+            ..s
+        };
+        // A second run that fails (a chain error) leaves the first one, divergences and
+        // all: the fit still stands, with its warning.
+        match sample(&post, &white, careful, obs) {
+            Ok(mut second) => {
+                second.gradient_evals += out.gradient_evals;
+                out = second;
+                target_accept = CAREFUL_TARGET_ACCEPT;
+            }
+            Err(e) => obs.event(Event::Stage(&format!(
+                "NUTS: the second run failed ({e}); keeping the first"
+            ))),
+        }
     }
     let chains: Vec<&[Vec<f64>]> = out.draws.iter().map(Vec::as_slice).collect();
     let parameters: Vec<ParamConvergence> = convergence(&chains, post.dim())
@@ -557,6 +569,27 @@ mod tests {
             assert_eq!(a[..], b[..20]);
         }
         assert!(converged(&[(Some(1.005), Some(500.0)), (None, None)]));
+        // The target acceptance reaches the adaptation: the careful target of the
+        // rerun after divergences adapts smaller steps in every chain.
+        let steps = |target_accept| {
+            let s = NutsSettings {
+                chains: 2,
+                draws: 20,
+                warmup: 100,
+                seed: 3,
+                extend: 0,
+                target_accept,
+            };
+            let white = post_whitening(&post, &init).unwrap();
+            sample(&post, &white, s, &crate::observe::Silent)
+                .unwrap()
+                .step_sizes
+        };
+        let (usual, careful) = (steps(TARGET_ACCEPT), steps(CAREFUL_TARGET_ACCEPT));
+        assert!(
+            usual.iter().zip(&careful).all(|(u, c)| c < u),
+            "{usual:?} vs {careful:?}"
+        );
         assert!(!converged(&[(Some(1.02), Some(500.0))]));
         assert!(!converged(&[(Some(1.0), Some(100.0))]));
     }
