@@ -191,13 +191,15 @@ impl Saturation {
         match (*self, dparams) {
             (Saturation::Hill { k, s }, [dk, ds]) => {
                 let (dk, ds) = (&mut dk[at..at + n], &mut ds[at..at + n]);
-                // r = 1/x where x > 0; r = 0 marks x ≤ 0 (value and derivatives 0).
+                // Points with x ≤ 0 have value and derivatives 0; every other point (NaN
+                // and +∞ included) takes the per-point formula, as in `eval_grad`.
+                let off = |xv: f64| xv <= 0.0;
                 for (r, &xv) in slope.iter_mut().zip(x) {
-                    *r = if xv > 0.0 { 1.0 / xv } else { 0.0 };
+                    *r = if off(xv) { 0.0 } else { 1.0 / xv };
                 }
                 // q and ln(k r) into f and ds for now.
-                for ((fv, lr), &r) in f.iter_mut().zip(ds.iter_mut()).zip(slope.iter()) {
-                    (*fv, *lr) = if r > 0.0 { hill_q(k, s, r) } else { (0.0, 0.0) };
+                for (((fv, lr), &r), &xv) in f.iter_mut().zip(ds.iter_mut()).zip(&*slope).zip(x) {
+                    (*fv, *lr) = if off(xv) { (0.0, 0.0) } else { hill_q(k, s, r) };
                 }
                 let ik = 1.0 / k;
                 for t in 0..n {
@@ -205,7 +207,7 @@ impl Saturation {
                     let v = 1.0 / (1.0 + q);
                     let dfdq = -v * v;
                     let sq = s * q;
-                    let on = r > 0.0;
+                    let on = !off(x[t]);
                     f[t] = if on { v } else { 0.0 };
                     dk[t] = if on { dfdq * sq * ik } else { 0.0 };
                     ds[t] = if on { dfdq * q * lr } else { 0.0 };
@@ -236,19 +238,23 @@ impl Saturation {
     pub fn apply_scaled(&self, x: &mut [f64], inp: f64, out: f64) {
         match *self {
             Saturation::Hill { k, s } => {
-                // r = 1/x where x > 0, else 0; then q, with −1 marking x ≤ 0.
+                // −∞ marks x ≤ 0 (value 0) through both passes: neither 1/x of a point
+                // that is not ≤ 0 (NaN and +∞ included) nor q can be −∞.
+                const OFF: f64 = f64::NEG_INFINITY;
                 for v in x.iter_mut() {
                     let xv = *v * inp;
-                    *v = if xv > 0.0 { 1.0 / xv } else { 0.0 };
+                    *v = if xv <= 0.0 { OFF } else { 1.0 / xv };
                 }
                 for v in x.iter_mut() {
-                    *v = if *v > 0.0 { hill_q(k, s, *v).0 } else { -1.0 };
+                    if *v != OFF {
+                        *v = hill_q(k, s, *v).0;
+                    }
                 }
                 for v in x.iter_mut() {
-                    *v = if *v >= 0.0 {
-                        out * (1.0 / (1.0 + *v))
-                    } else {
+                    *v = if *v == OFF {
                         out * 0.0
+                    } else {
+                        out * (1.0 / (1.0 + *v))
                     };
                 }
             }
