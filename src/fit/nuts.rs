@@ -548,20 +548,18 @@ mod tests {
         let (setup, y) = crate::fit::fixture::setup(60, &[(A::Geometric, S::Hill)], &[]);
         let post = Posterior::new(&setup, &y);
         let init = vec![0.0; post.dim()];
-        let run = |extend| {
-            let s = NutsSettings {
-                chains: 4,
-                draws: 20,
-                warmup: 50,
-                seed: 3,
-                extend,
-                target_accept: TARGET_ACCEPT,
-            };
-            let white = post_whitening(&post, &init).unwrap();
-            sample(&post, &white, s, &crate::observe::Silent).unwrap()
+        let white = post_whitening(&post, &init).unwrap();
+        let run = |s| sample(&post, &white, s, &crate::observe::Silent).unwrap();
+        let base = NutsSettings {
+            chains: 4,
+            draws: 20,
+            warmup: 50,
+            seed: 3,
+            extend: 0,
+            target_accept: TARGET_ACCEPT,
         };
-        let short = run(0);
-        let long = run(2);
+        let short = run(base);
+        let long = run(NutsSettings { extend: 2, ..base });
         assert_eq!((short.extensions, long.extensions), (0, 2));
         for (a, b) in short.draws.iter().zip(&long.draws) {
             assert_eq!(a.len(), 20);
@@ -569,28 +567,23 @@ mod tests {
             assert_eq!(a[..], b[..20]);
         }
         assert!(converged(&[(Some(1.005), Some(500.0)), (None, None)]));
+        assert!(!converged(&[(Some(1.02), Some(500.0))]));
+        assert!(!converged(&[(Some(1.0), Some(100.0))]));
         // The target acceptance reaches the adaptation: the careful target of the
         // rerun after divergences adapts smaller steps in every chain.
         let steps = |target_accept| {
-            let s = NutsSettings {
+            run(NutsSettings {
                 chains: 2,
-                draws: 20,
                 warmup: 100,
-                seed: 3,
-                extend: 0,
                 target_accept,
-            };
-            let white = post_whitening(&post, &init).unwrap();
-            sample(&post, &white, s, &crate::observe::Silent)
-                .unwrap()
-                .step_sizes
+                ..base
+            })
+            .step_sizes
         };
         let (usual, careful) = (steps(TARGET_ACCEPT), steps(CAREFUL_TARGET_ACCEPT));
         assert!(
             usual.iter().zip(&careful).all(|(u, c)| c < u),
             "{usual:?} vs {careful:?}"
         );
-        assert!(!converged(&[(Some(1.02), Some(500.0))]));
-        assert!(!converged(&[(Some(1.0), Some(100.0))]));
     }
 }
