@@ -189,6 +189,42 @@ pub(crate) fn pool_point(
     tau
 }
 
+/// The geo spreads `τ_c` (`[channels]`) at a shared fit (`u`, national `beta`), by the
+/// method of moments over geos; empty for national data.
+pub(crate) fn spreads_at(
+    setup: &Setup,
+    y: &[f64],
+    u: &[f64],
+    beta: &[f64],
+    sigma2: f64,
+) -> Vec<f64> {
+    if setup.n_geos < 2 {
+        return Vec::new();
+    }
+    Stage::new(setup, y, u, beta).spreads(&beta[setup.base.len()..], sigma2)
+}
+
+/// The prior sds of the geo deviations profiled in the joint solve: `s_c = τ_c β_c`
+/// (`β_c` the national coefficient; a geo's coefficient is `β_c (1 + δ_gc)`,
+/// `δ_gc ~ Normal(0, τ_c²)`).
+pub(crate) fn deviation_sds(spread: &[f64], beta_media: &[f64]) -> Vec<f64> {
+    spread
+        .iter()
+        .zip(beta_media)
+        .map(|(t, b)| (t * b).max(0.0))
+        .collect()
+}
+
+/// Geo factors from the joint solve's deviations into `params`: `1 + γ_gc / β_c`
+/// (clamped at 0), for channels with a positive national effect and a deviation.
+pub(crate) fn attach_deviations(params: &mut Params, deviation: &[Vec<f64>]) {
+    for (p, dev) in params.channels.iter_mut().zip(deviation) {
+        if p.coef > 0.0 && dev.iter().any(|d| *d != 0.0) {
+            p.geo_effect = dev.iter().map(|d| (1.0 + d / p.coef).max(0.0)).collect();
+        }
+    }
+}
+
 /// What every uncertainty draw needs to draw its geo factors: the setup without geo
 /// factors (the geo stage regresses its residual on the national columns) and the
 /// spreads `τ_c` from [`pool_point`].

@@ -3,6 +3,7 @@
 //! and a moving-block residual bootstrap for uncertainty.
 
 mod bootstrap;
+mod deviations;
 mod geo;
 mod nuts;
 mod posterior;
@@ -518,6 +519,7 @@ pub(crate) fn build_setup(
             pool,
             laplace: fs.marginal,
             experiments: lift_tests,
+            geo_dev: Vec::new(),
         },
         y,
     ))
@@ -902,20 +904,24 @@ pub fn fit_calibrated(
         .eval(&u, false)
         .ok_or_else(|| FitError::Numerical("objective not finite at the optimum".into()))?;
     let mut point = to_params(&setup, &u, &e.beta);
-    // Geo panels are refined by backfitting, until nothing moves:
-    // - partial pooling: the geo factors given the shared fit, then the shared parameters
-    //   refitted with the factors in their columns;
+    // Geo panels are refined in rounds, until nothing moves:
+    // - partial pooling: the geo spreads τ_c (empirical Bayes, at the current shared fit),
+    //   then the joint solve with every geo's deviation from the national coefficients
+    //   profiled inside the objective ([`deviations`]), so the shapes are estimated with
+    //   the geo effects adapting to them;
     // - baseline levels: each geo's KPI re-expressed in units of its fitted baseline
     //   level, so the shared trend, seasonality and controls scale with each geo's
     //   baseline rather than with its KPI (which also holds its media).
-    // Draws refit the shared parameters on `fit_setup` (the final factors and levels).
+    // Bootstrap draws refit on the final joint problem; NUTS samples the shared
+    // parameters with the point's geo factors in the columns.
     let pooling_on = spec.spec().fit.geo_pooling && setup.n_geos > 1;
     let mut geo_spread = Vec::new();
-    let mut refitted = false;
+    let mut joint_setup: Option<Setup> = None;
     if pooling_on {
         geo_spread = geo::pool_point(&setup, &y, &u, &e.beta, sigma2, &mut point);
     }
     if setup.n_geos > 1 {
+        let pb = setup.base.len();
         let mut level = vec![1.0; setup.n_geos];
         for _ in 0..GEO_BACKFIT_ROUNDS {
             let rel = geo::baseline_scales(&setup, &y, &u, &e.beta, &point);
@@ -933,18 +939,28 @@ pub fn fit_calibrated(
             let refit = {
                 let (cur_setup, cur_y) =
                     rebuilt.as_ref().map_or((&setup, &y), |(_, (s, y))| (s, y));
-                let factored = geo::factored(cur_setup, &point);
-                let p = factored.problem(cur_y.clone(), sigma2);
-                minimize(&p, u.clone(), 300).and_then(|(u2, f2)| {
-                    let e2 = p.eval(&u2, false)?;
-                    let s2 = (e2.sse / dof).max(1e-12);
-                    let mut next = to_params(cur_setup, &u2, &e2.beta);
-                    let spread = pooling_on
-                        .then(|| geo::pool_point(cur_setup, cur_y, &u2, &e2.beta, s2, &mut next));
-                    Some((u2, f2, e2, next, s2, spread))
-                })
+                let spread = if pooling_on {
+                    geo::spreads_at(cur_setup, cur_y, &u, &e.beta, sigma2)
+                } else {
+                    Vec::new()
+                };
+                let joint = Setup {
+                    geo_dev: geo::deviation_sds(&spread, &e.beta[pb..]),
+                    ..cur_setup.clone()
+                };
+                let found = {
+                    let p = joint.problem(cur_y.clone(), sigma2);
+                    minimize(&p, u.clone(), 300).and_then(|(u2, f2)| {
+                        let e2 = p.eval(&u2, false)?;
+                        let s2 = (e2.sse / dof).max(1e-12);
+                        let mut next = to_params(&joint, &u2, &e2.beta);
+                        geo::attach_deviations(&mut next, &e2.deviation);
+                        Some((u2, f2, e2, next, s2))
+                    })
+                };
+                found.map(|(u2, f2, e2, next, s2)| (u2, f2, e2, next, s2, spread, joint))
             };
-            let Some((u2, f2, e2, next, s2, spread)) = refit else {
+            let Some((u2, f2, e2, next, s2, spread, joint)) = refit else {
                 break;
             };
             let change = geo::factor_change(&point, &next).max(level_change);
@@ -952,18 +968,17 @@ pub fn fit_calibrated(
                 level = next_level;
                 (setup, y) = built;
             }
-            if let Some(spread) = spread {
+            if pooling_on {
                 geo_spread = spread;
             }
             (u, f, e, point, sigma2) = (u2, f2, e2, next, s2);
-            refitted = true;
+            joint_setup = Some(joint);
             if change < GEO_BACKFIT_TOL {
                 break;
             }
         }
     }
-    let fit_setup = refitted.then(|| geo::factored(&setup, &point));
-    let draw_setup = fit_setup.as_ref().unwrap_or(&setup);
+    let draw_setup = joint_setup.as_ref().unwrap_or(&setup);
     let pooling = geo::Pooling {
         base: &setup,
         spread: &geo_spread,
@@ -1052,8 +1067,12 @@ pub fn fit_calibrated(
             extend: settings.extend_draws,
             target_accept: nuts::TARGET_ACCEPT,
         };
+        // NUTS samples the shared parameters with the point's geo factors in the columns.
+        let nuts_setup = joint_setup
+            .as_ref()
+            .map(|_| geo::factored(&setup, &model.point));
         let (d, report) = nuts::posterior_draws(
-            draw_setup,
+            nuts_setup.as_ref().unwrap_or(&setup),
             &y,
             &u,
             &e.beta,
@@ -1113,6 +1132,26 @@ pub(crate) mod fixture {
     use crate::simulate::{simulate, SimConfig};
     use crate::spec::ValidSpec;
     use crate::transform::{AdstockKind, SaturationKind};
+
+    /// A simulated panel of `geos` geos × `weeks` weeks × `channels` channels (3% noise,
+    /// no holdout, no lift tests): the fit's setup and response.
+    pub fn geo_setup(geos: usize, weeks: usize, channels: usize) -> (super::Setup, Vec<f64>) {
+        let sim = simulate(&SimConfig {
+            weeks,
+            channels,
+            geos,
+            noise: 0.03,
+            holdout: 0,
+            ..Default::default()
+        });
+        let dir = tempfile::tempdir().unwrap();
+        sim.write(dir.path()).unwrap();
+        let spec = ValidSpec::load(&dir.path().join("spec.toml")).unwrap();
+        let ds = crate::load_dataset(&spec).unwrap();
+        let t1 = ds.n_periods();
+        let base = crate::design::Baseline::new(&ds, &spec.spec().seasonality, 0, t1);
+        super::build_setup(&spec, &ds, &base, 0..t1, &[], None, &crate::observe::Silent).unwrap()
+    }
 
     /// A simulated national dataset (`weeks` × one channel per entry of `kinds`, 3%
     /// noise, no holdout) with the given transform kinds, and one 8-week lift test per

@@ -7,6 +7,7 @@
 //! By the envelope theorem `∂f/∂u = −(β̂_c/σ²) rᵀ ∂m_c/∂u + …`, so the gradient needs only
 //! the derivative of channel `c`'s own column (analytic).
 
+use super::deviations::Deviations;
 use crate::linalg::{nnls_gram, Cholesky, SymMat};
 use crate::spec::Prior;
 use crate::transform::{Adstock, AdstockKind, ParamBox, Saturation, SaturationKind};
@@ -195,6 +196,10 @@ pub(crate) struct Setup {
     pub laplace: bool,
     /// Lift tests in the likelihood.
     pub experiments: Vec<ExperimentSetup>,
+    /// Per channel, the prior sd `s_c` of a geo's deviation from the national coefficient
+    /// (scaled units), profiled inside the objective ([`super::deviations`]); empty or 0:
+    /// no deviation.
+    pub geo_dev: Vec<f64>,
 }
 
 /// Result of one evaluation.
@@ -204,6 +209,9 @@ pub(crate) struct Eval {
     pub grad: Vec<f64>,
     pub beta: Vec<f64>,
     pub sse: f64,
+    /// Per channel and geo, the deviation `γ_gc` of the geo's coefficient from `β_c`
+    /// (`[n_channels][n_geos]`); empty without deviations.
+    pub deviation: Vec<Vec<f64>>,
 }
 
 /// The setup with a response vector (scaled KPI) and a noise level.
@@ -235,6 +243,55 @@ impl Setup {
     pub(crate) fn base_dot(&self, i: usize, v: &[f64]) -> f64 {
         let r = self.support[i].clone();
         dot(&self.base[i][r.clone()], &v[r])
+    }
+
+    /// `base[i][rows] · z` (`z` = `[rows.len()]`), over the column's support within `rows`.
+    pub(crate) fn base_dot_within(&self, i: usize, z: &[f64], rows: std::ops::Range<usize>) -> f64 {
+        let sp = &self.support[i];
+        let (lo, hi) = (sp.start.max(rows.start), sp.end.min(rows.end));
+        if lo >= hi {
+            return 0.0;
+        }
+        dot(&self.base[i][lo..hi], &z[lo - rows.start..hi - rows.start])
+    }
+
+    /// Channels whose geo coefficients deviate ([`Setup::geo_dev`] > 0; none for national
+    /// data).
+    pub(crate) fn deviating(&self) -> Vec<usize> {
+        if self.n_geos < 2 {
+            return Vec::new();
+        }
+        (0..self.channels.len())
+            .filter(|&c| self.geo_dev.get(c).is_some_and(|s| *s > 0.0))
+            .collect()
+    }
+
+    /// `v[rows] += X[rows] w` for `w` over baseline then media coefficients
+    /// (`[p_b + n_channels]`), with `cols` the channels' columns.
+    pub(crate) fn add_design(
+        &self,
+        w: &[f64],
+        cols: &[Vec<f64>],
+        rows: std::ops::Range<usize>,
+        v: &mut [f64],
+    ) {
+        let pb = self.base.len();
+        for (i, a) in w[..pb].iter().enumerate() {
+            let sp = &self.support[i];
+            let (lo, hi) = (sp.start.max(rows.start), sp.end.min(rows.end));
+            if *a != 0.0 && lo < hi {
+                v[lo..hi]
+                    .iter_mut()
+                    .zip(&self.base[i][lo..hi])
+                    .for_each(|(o, x)| *o += a * x);
+            }
+        }
+        for (x, a) in cols.iter().zip(&w[pb..]) {
+            v[rows.clone()]
+                .iter_mut()
+                .zip(&x[rows.clone()])
+                .for_each(|(o, b)| *o += a * b);
+        }
     }
 
     /// `r −= b · base[i]`, over the column's support.
@@ -500,12 +557,22 @@ impl Problem<'_> {
             a.add_diag(pb + t.channel, lam);
             b[pb + t.channel] += self.sigma2 * t.l * t.lift / (t.se * t.se);
         }
+        // Per-geo deviations are eliminated here, so the system below is in β alone.
+        let dev = if s.deviating().is_empty() {
+            None
+        } else {
+            let d = Deviations::build(s, &cols, &self.y, self.sigma2)?;
+            d.reduce(&mut a, &mut b);
+            Some(d)
+        };
         let nonneg: Vec<bool> = (0..p).map(|i| i >= pb).collect();
         let beta = nnls_gram(&a, &b, &nonneg)?;
+        let gammas = dev.as_ref().map(|d| d.gammas(&beta));
         // Laplace term: β is integrated out, adding ½ ln det A (A/σ² is β's posterior
         // precision; σ² is fixed within a problem) and each ROI prior's normaliser
-        // ln(sd_c / k_c). `ainv[c]` is row `pb + c` of A⁻¹.
-        let (logdet, ainv) = if s.laplace {
+        // ln(sd_c / k_c). `ainv[c]` is row `pb + c` of A⁻¹ (with deviations, A is the
+        // Schur complement: its inverse is the β block of the full inverse).
+        let (logdet, ainv, schur) = if s.laplace {
             let chol = Cholesky::factor(&a)?;
             let rows: Vec<Vec<f64>> = (0..nc)
                 .map(|c| {
@@ -514,13 +581,23 @@ impl Problem<'_> {
                     chol.solve(&e)
                 })
                 .collect();
-            (chol.logdet(), rows)
+            let ld = chol.logdet() + dev.as_ref().map_or(0.0, Deviations::logdet);
+            (ld, rows, Some(chol))
         } else {
-            (0.0, Vec::new())
+            (0.0, Vec::new(), None)
         };
-        let r = s.residual(&self.y, &cols, &beta);
-        let sse: f64 = r.iter().map(|v| v * v).sum();
+        let mut r = s.residual(&self.y, &cols, &beta);
         let mut pen: f64 = s.ridge.iter().zip(&beta).map(|(l, b)| l * b * b).sum();
+        if let (Some(d), Some(gm)) = (&dev, &gammas) {
+            for (g, gg) in gm.iter().enumerate() {
+                let neg: Vec<f64> = gg.iter().map(|v| -v).collect();
+                d.add_geo(g, &neg, &cols, &mut r);
+                for (&c, v) in d.active.iter().zip(gg) {
+                    pen += self.sigma2 * v * v / (s.geo_dev[c] * s.geo_dev[c]);
+                }
+            }
+        }
+        let sse: f64 = r.iter().map(|v| v * v).sum();
         let mut roi_pen = 0.0;
         // Pooled channels: ∂/∂m of (R − m(1 + r z))²/(2r²m²), and with the Laplace term
         // of ln(r m) + ½ ln det A (through λ_c = σ²k²/(r m)², ∂λ/∂m = −2λ/m).
@@ -561,19 +638,36 @@ impl Problem<'_> {
                 let bc = beta[pb + c];
                 // Row pb + c of A⁻¹ applied to the design: Σ_j A⁻¹[c, j] x_j, so each
                 // parameter's trace term is one product with it.
+                // With deviations, the full inverse's columns for β_c and for every γ_gc
+                // (the latter only in geo g's rows, where γ_gc's column lives).
                 let ax: Vec<f64> = if s.laplace {
                     let row = &ainv[c];
                     let mut v = vec![0.0; n];
-                    for (i, a) in row[..pb].iter().enumerate() {
-                        s.sub_base(i, -a, &mut v);
-                    }
-                    for (j, x) in cols.iter().enumerate() {
-                        v.iter_mut().zip(x).for_each(|(a, b)| *a += row[pb + j] * b);
+                    s.add_design(row, &cols, 0..n, &mut v);
+                    if let (Some(d), Some(sch)) = (&dev, &schur) {
+                        for (g, x2) in d.inverse_media_column(row).iter().enumerate() {
+                            d.add_geo(g, x2, &cols, &mut v);
+                        }
+                        if let Some(at) = d.active.iter().position(|&x| x == c) {
+                            let tf = s.t1 - s.t0;
+                            for g in 0..s.n_geos {
+                                let (w1, w2) = d.inverse_geo_column(g, at, sch);
+                                s.add_design(&w1, &cols, g * tf..(g + 1) * tf, &mut v);
+                                d.add_geo(g, &w2, &cols, &mut v);
+                            }
+                        }
                     }
                     v
                 } else {
                     Vec::new()
                 };
+                // Each geo's coefficient of the channel, `β_c + γ_gc`, for the envelope term.
+                let coef_geo: Option<Vec<f64>> = dev.as_ref().and_then(|d| {
+                    let at = d.active.iter().position(|&x| x == c)?;
+                    gammas
+                        .as_ref()
+                        .map(|gm| gm.iter().map(|gg| bc + gg[at]).collect())
+                });
                 for (k, d) in jacs[c].iter().enumerate() {
                     let gi = off[c] + k;
                     if s.laplace {
@@ -590,10 +684,23 @@ impl Problem<'_> {
                         }
                         grad[gi] += t;
                     }
+                    if let Some(cg) = &coef_geo {
+                        let tf = s.t1 - s.t0;
+                        let env: f64 = cg
+                            .iter()
+                            .enumerate()
+                            .map(|(g, k)| {
+                                k * dot(&r[g * tf..(g + 1) * tf], &d[g * tf..(g + 1) * tf])
+                            })
+                            .sum();
+                        grad[gi] -= env / self.sigma2;
+                    }
                     if bc == 0.0 {
                         continue;
                     }
-                    grad[gi] += -bc * dot(&r, d) / self.sigma2;
+                    if coef_geo.is_none() {
+                        grad[gi] += -bc * dot(&r, d) / self.sigma2;
+                    }
                     if let Some((kk, pr)) = roi_terms[c] {
                         let dk = s.kpi_total(d) / ch.spend;
                         grad[gi] += (bc * kk - pr.mean) / (pr.sd * pr.sd) * bc * dk;
@@ -618,7 +725,22 @@ impl Problem<'_> {
                 grad[at] += d_m * dm_du;
             }
         }
-        Some(Eval { f, grad, beta, sse })
+        let deviation = match (&dev, gammas) {
+            (Some(d), Some(gm)) => (0..nc)
+                .map(|c| match d.active.iter().position(|&x| x == c) {
+                    Some(at) => gm.iter().map(|gg| gg[at]).collect(),
+                    None => vec![0.0; s.n_geos],
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        Some(Eval {
+            f,
+            grad,
+            beta,
+            sse,
+            deviation,
+        })
     }
 }
 
