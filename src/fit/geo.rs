@@ -12,8 +12,11 @@
 //!
 //! `τ_c` is estimated once, at the point fit, by the method of moments over geos
 //! (empirical Bayes): `τ_c² = max(0, mean_g δ̂_gc² − mean_g v_gc)`, with `δ̂` the per-geo
-//! least-squares deviations and `v` their sampling variances. The point estimate takes
-//! the conditional posterior mean; every bootstrap refit and every NUTS draw samples `δ`
+//! least-squares deviations and `v` their sampling variances. The point estimate comes
+//! from the joint solve ([`super::deviations`]: the deviations `γ_gc = β_c δ_gc` with
+//! prior sd `τ_c β_c` profiled inside the objective, so the shared parameters are fitted
+//! with them); the conditional posterior mean here only starts the rounds of the fit.
+//! Every bootstrap refit and every NUTS draw samples `δ`
 //! from its conditional posterior given that draw's shared parameters, so the draws carry
 //! the geo spread into national and per-geo intervals (a refit's posterior mean alone
 //! varies less than the posterior: per-geo intervals covered 5 of 12 true geo ROIs).
