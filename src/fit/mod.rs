@@ -1133,9 +1133,9 @@ pub(crate) mod fixture {
     use crate::spec::ValidSpec;
     use crate::transform::{AdstockKind, SaturationKind};
 
-    /// A simulated panel of `geos` geos × `weeks` weeks × `channels` channels (3% noise,
-    /// no holdout, no lift tests): the fit's setup and response.
-    pub fn geo_setup(geos: usize, weeks: usize, channels: usize) -> (super::Setup, Vec<f64>) {
+    /// The spec of a simulated dataset (3% noise, no holdout) and the directory holding
+    /// its data (the data are read from it, so it must outlive the loading).
+    fn simulated(weeks: usize, channels: usize, geos: usize) -> (ValidSpec, tempfile::TempDir) {
         let sim = simulate(&SimConfig {
             weeks,
             channels,
@@ -1146,7 +1146,45 @@ pub(crate) mod fixture {
         });
         let dir = tempfile::tempdir().unwrap();
         sim.write(dir.path()).unwrap();
-        let spec = ValidSpec::load(&dir.path().join("spec.toml")).unwrap();
+        (ValidSpec::load(&dir.path().join("spec.toml")).unwrap(), dir)
+    }
+
+    /// The prior centre moved by −0.3, 0 or +0.3 per parameter in turn (a point away from
+    /// every symmetry of the prior, for gradient checks).
+    pub fn shifted_center(setup: &super::Setup) -> Vec<f64> {
+        setup
+            .prior_center()
+            .iter()
+            .enumerate()
+            .map(|(i, c)| c + 0.3 * ((i % 3) as f64 - 1.0))
+            .collect()
+    }
+
+    /// Assert that the objective's analytic gradient at `u` equals central differences
+    /// (step 1e-5, tolerance 1e-4 relative); `what` names the case in failures.
+    pub fn assert_gradient(p: &super::Problem, u: &[f64], what: &str) {
+        let e = p.eval(u, true).unwrap();
+        for i in 0..u.len() {
+            let h = 1e-5;
+            let mut up = u.to_vec();
+            up[i] += h;
+            let fp = p.eval(&up, false).unwrap().f;
+            up[i] -= 2.0 * h;
+            let fm = p.eval(&up, false).unwrap().f;
+            let fd = (fp - fm) / (2.0 * h);
+            assert!(
+                (e.grad[i] - fd).abs() <= 1e-4 * (1.0 + fd.abs()),
+                "{what}, param {i}: analytic {} vs fd {}",
+                e.grad[i],
+                fd
+            );
+        }
+    }
+
+    /// A simulated panel of `geos` geos × `weeks` weeks × `channels` channels (3% noise,
+    /// no holdout, no lift tests): the fit's setup and response.
+    pub fn geo_setup(geos: usize, weeks: usize, channels: usize) -> (super::Setup, Vec<f64>) {
+        let (spec, _dir) = simulated(weeks, channels, geos);
         let ds = crate::load_dataset(&spec).unwrap();
         let t1 = ds.n_periods();
         let base = crate::design::Baseline::new(&ds, &spec.spec().seasonality, 0, t1);
@@ -1162,16 +1200,7 @@ pub(crate) mod fixture {
         kinds: &[(AdstockKind, SaturationKind)],
         tests: &[(usize, usize, f64, f64, &str)],
     ) -> (super::Setup, Vec<f64>) {
-        let sim = simulate(&SimConfig {
-            weeks,
-            channels: kinds.len(),
-            noise: 0.03,
-            holdout: 0,
-            ..Default::default()
-        });
-        let dir = tempfile::tempdir().unwrap();
-        sim.write(dir.path()).unwrap();
-        let loaded = ValidSpec::load(&dir.path().join("spec.toml")).unwrap();
+        let (loaded, _dir) = simulated(weeks, kinds.len(), 1);
         let mut edited = loaded.spec().clone();
         for (ch, (a, sat)) in edited.channels.iter_mut().zip(kinds) {
             ch.adstock = *a;

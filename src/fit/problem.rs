@@ -770,28 +770,8 @@ mod tests {
                 ..setup.clone()
             };
             let p = setup.problem(y.clone(), 0.01);
-            let u: Vec<f64> = setup
-                .prior_center()
-                .iter()
-                .enumerate()
-                .map(|(i, c)| c + 0.3 * ((i % 3) as f64 - 1.0))
-                .collect();
-            let e = p.eval(&u, true).unwrap();
-            for i in 0..u.len() {
-                let h = 1e-5;
-                let mut up = u.clone();
-                up[i] += h;
-                let fp = p.eval(&up, false).unwrap().f;
-                up[i] -= 2.0 * h;
-                let fm = p.eval(&up, false).unwrap().f;
-                let fd = (fp - fm) / (2.0 * h);
-                assert!(
-                    (e.grad[i] - fd).abs() <= 1e-4 * (1.0 + fd.abs()),
-                    "param {i}: analytic {} vs fd {}",
-                    e.grad[i],
-                    fd
-                );
-            }
+            let u = crate::fit::fixture::shifted_center(&setup);
+            crate::fit::fixture::assert_gradient(&p, &u, &format!("laplace {laplace}"));
         }
     }
 }
