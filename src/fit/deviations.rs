@@ -47,6 +47,19 @@ impl Deviations {
     /// variance `sigma2`; `None` when a block is not positive definite (non-finite
     /// columns). Call only when [`Setup::deviating`] is non-empty.
     pub fn build(s: &Setup, cols: &[Vec<f64>], y: &[f64], sigma2: f64) -> Option<Deviations> {
+        Self::build_with(s, cols, y, sigma2, true)
+    }
+
+    /// [`Deviations::build`], with `C_g` only when `cross` (without it, `C_g` is left zero:
+    /// enough for `D_g` and `b_g`, as when `y` is already a residual, see
+    /// [`Deviations::collapse`]).
+    pub fn build_with(
+        s: &Setup,
+        cols: &[Vec<f64>],
+        y: &[f64],
+        sigma2: f64,
+        cross: bool,
+    ) -> Option<Deviations> {
         let active = s.deviating();
         let tf = s.t1 - s.t0;
         let pb = s.base.len();
@@ -56,25 +69,32 @@ impl Deviations {
             .map(|g| {
                 let rows = g * tf..(g + 1) * tf;
                 let mut d = SymMat::zeros(k);
-                let mut cross = vec![vec![0.0; pb + nc]; k];
+                let mut cross_g = vec![vec![0.0; pb + nc]; k];
                 let mut rhs = vec![0.0; k];
                 for (a, &c) in active.iter().enumerate() {
                     let z = &cols[c][rows.clone()];
                     rhs[a] = dot(z, &y[rows.clone()]);
-                    for (i, x) in cross[a][..pb].iter_mut().enumerate() {
-                        *x = s.base_dot_within(i, z, rows.clone());
-                    }
-                    for (x, col) in cross[a][pb..].iter_mut().zip(cols) {
-                        *x = dot(&col[rows.clone()], z);
+                    if cross {
+                        for (i, x) in cross_g[a][..pb].iter_mut().enumerate() {
+                            *x = s.base_dot_within(i, z, rows.clone());
+                        }
+                        for (x, col) in cross_g[a][pb..].iter_mut().zip(cols) {
+                            *x = dot(&col[rows.clone()], z);
+                        }
                     }
                     for (b, &c2) in active.iter().enumerate().take(a + 1) {
-                        d.set_sym(a, b, cross[a][pb + c2]);
+                        let v = if cross {
+                            cross_g[a][pb + c2]
+                        } else {
+                            dot(&cols[c2][rows.clone()], z)
+                        };
+                        d.set_sym(a, b, v);
                     }
                     d.add_diag(a, sigma2 / (s.geo_dev[c] * s.geo_dev[c]));
                 }
                 Some(Block {
                     chol: Cholesky::factor(&d)?,
-                    cross,
+                    cross: cross_g,
                     rhs,
                 })
             })
@@ -108,6 +128,57 @@ impl Deviations {
                 b[i] -= dot(&v[i], &vb);
             }
         }
+    }
+
+    /// The deviations integrated out of a Gaussian likelihood whose residual at the national
+    /// coefficients is `r` (the blocks built with `y = r`): per geo
+    /// `r_g ~ Normal(0, σ² I + Z_g diag(s²) Z_gᵀ)`, whose negative log density beyond the
+    /// deviation-free `‖r‖²/(2σ²) + n ln σ` is
+    /// `−b_gᵀ D_g⁻¹ b_g/(2σ²) + ½ ln det D_g − k ln σ` (+ const; Woodbury and the matrix
+    /// determinant lemma, `D_g = Z_gᵀZ_g + σ² diag(1/s²)`).
+    ///
+    /// Returns that term summed over geos and, per geo, `γ̂_g = D_g⁻¹ b_g` (the posterior
+    /// mean of the deviations, `[n_geos][k]`), with `∂/∂ln σ` of the term. Its gradient in
+    /// `r` is `−Σ_g Z_g γ̂_g / σ²` (so the likelihood's gradient takes the residual
+    /// `e = r − Σ_g Z_g γ̂_g`), and in the columns see [`Deviations::logdet_direction`].
+    pub fn collapse(&self, s: &Setup, sigma2: f64) -> (f64, Vec<Vec<f64>>, f64) {
+        let k = self.active.len() as f64;
+        let mut term = 0.0;
+        let mut d_ls = 0.0;
+        let gammas = self
+            .blocks
+            .iter()
+            .map(|bl| {
+                let gm = bl.chol.solve(&bl.rhs);
+                let q = dot(&gm, &bl.rhs);
+                term += -q / (2.0 * sigma2) + 0.5 * bl.chol.logdet() - k * 0.5 * sigma2.ln();
+                d_ls += q / sigma2 - k;
+                for (a, &c) in self.active.iter().enumerate() {
+                    let v = s.geo_dev[c] * s.geo_dev[c];
+                    let mut e = vec![0.0; self.active.len()];
+                    e[a] = 1.0;
+                    let dinv = bl.chol.solve(&e)[a];
+                    d_ls += gm[a] * gm[a] / v + sigma2 * dinv / v;
+                }
+                gm
+            })
+            .collect();
+        (term, gammas, d_ls)
+    }
+
+    /// Per geo, `Z_g D_g⁻¹ e_a` written into geo g's rows of a vector `[n]`: the direction
+    /// whose product with channel `active[a]`'s column derivative is that derivative of
+    /// `½ Σ_g ln det D_g` (`½ tr(D⁻¹ ∂D) = tr(D⁻¹ Z_gᵀ ∂Z_g)`).
+    pub fn logdet_direction(&self, a: usize, cols: &[Vec<f64>], n: usize) -> Vec<f64> {
+        let k = self.active.len();
+        let mut v = vec![0.0; n];
+        for (g, bl) in self.blocks.iter().enumerate() {
+            let mut e = vec![0.0; k];
+            e[a] = 1.0;
+            let w = bl.chol.solve(&e);
+            self.add_geo(g, &w, cols, &mut v);
+        }
+        v
     }
 
     /// `Σ_g ln det D_g`.

@@ -912,8 +912,8 @@ pub fn fit_calibrated(
     // - baseline levels: each geo's KPI re-expressed in units of its fitted baseline
     //   level, so the shared trend, seasonality and controls scale with each geo's
     //   baseline rather than with its KPI (which also holds its media).
-    // Bootstrap draws refit on the final joint problem; NUTS samples the shared
-    // parameters with the point's geo factors in the columns.
+    // Bootstrap draws refit on the final joint problem; NUTS samples its shared
+    // parameters with the deviations integrated out.
     let pooling_on = spec.spec().fit.geo_pooling && setup.n_geos > 1;
     let mut geo_spread = Vec::new();
     let mut joint_setup: Option<Setup> = None;
@@ -1067,12 +1067,10 @@ pub fn fit_calibrated(
             extend: settings.extend_draws,
             target_accept: nuts::TARGET_ACCEPT,
         };
-        // NUTS samples the shared parameters with the point's geo factors in the columns.
-        let nuts_setup = joint_setup
-            .as_ref()
-            .map(|_| geo::factored(&setup, &model.point));
+        // With geo deviations, NUTS samples the shared parameters with the deviations
+        // integrated out (the joint problem's prior sds), as the fast path profiles them.
         let (d, report) = nuts::posterior_draws(
-            nuts_setup.as_ref().unwrap_or(&setup),
+            draw_setup,
             &y,
             &u,
             &e.beta,
