@@ -21,7 +21,12 @@
 //!             + σ²/(2 S²)                                             σ ~ HalfNormal(S), S = 1
 //! ```
 //!
-//! and on θ the Jacobians add `−ln σ`, and per channel `−ln ∂β_c/∂w_c`:
+//! On geo panels with [`Setup::geo_dev`] the geo deviations `γ_gc ~ N(0, s_c²)` are
+//! integrated out analytically: the likelihood becomes, per geo, `r_g ~ Normal(0, σ²I +
+//! Z_g diag(s²) Z_gᵀ)` ([`Deviations::collapse`]), so NUTS samples the same model whose
+//! mode the fast path's joint solve finds, without 5 × geos more dimensions.
+//!
+//! On θ the Jacobians add `−ln σ`, and per channel `−ln ∂β_c/∂w_c`:
 //! `−ln sigmoid(w_c) + ln k_c` (paid, up to a constant) or `−w_c` (organic); for a paid
 //! channel with an ROI prior the `± ln k_c` cancel.
 //!

@@ -6,6 +6,11 @@
 //!
 //! By the envelope theorem `∂f/∂u = −(β̂_c/σ²) rᵀ ∂m_c/∂u + …`, so the gradient needs only
 //! the derivative of channel `c`'s own column (analytic).
+//!
+//! On geo panels with [`Setup::geo_dev`], every geo's deviations `γ_gc` from the national
+//! coefficients are linear parameters too (ridge `σ²/s_c²`), profiled with β by a Schur
+//! complement per geo ([`super::deviations`]); geo g's coefficient in the envelope term is
+//! then `β̂_c + γ̂_gc`.
 
 use super::deviations::Deviations;
 use crate::linalg::{nnls_gram, Cholesky, SymMat};
