@@ -34,6 +34,15 @@ struct Block {
     rhs: Vec<f64>,
 }
 
+impl Block {
+    /// Column `a` of `D_g⁻¹` (`k` = the block's size).
+    fn inverse_column(&self, a: usize, k: usize) -> Vec<f64> {
+        let mut e = vec![0.0; k];
+        e[a] = 1.0;
+        self.chol.solve(&e)
+    }
+}
+
 /// The per-geo blocks of one evaluation (columns at the current shapes).
 pub(crate) struct Deviations {
     /// Channels with a deviation (`s_c > 0`), in order; position `a` is `γ_g[a]`.
@@ -155,9 +164,7 @@ impl Deviations {
                 d_ls += q / sigma2 - k;
                 for (a, &c) in self.active.iter().enumerate() {
                     let v = s.geo_dev[c] * s.geo_dev[c];
-                    let mut e = vec![0.0; self.active.len()];
-                    e[a] = 1.0;
-                    let dinv = bl.chol.solve(&e)[a];
+                    let dinv = bl.inverse_column(a, self.active.len())[a];
                     d_ls += gm[a] * gm[a] / v + sigma2 * dinv / v;
                 }
                 gm
@@ -173,10 +180,7 @@ impl Deviations {
         let k = self.active.len();
         let mut v = vec![0.0; n];
         for (g, bl) in self.blocks.iter().enumerate() {
-            let mut e = vec![0.0; k];
-            e[a] = 1.0;
-            let w = bl.chol.solve(&e);
-            self.add_geo(g, &w, cols, &mut v);
+            self.add_geo(g, &bl.inverse_column(a, k), cols, &mut v);
         }
         v
     }
@@ -200,6 +204,41 @@ impl Deviations {
                 bl.chol.solve(&r)
             })
             .collect()
+    }
+
+    /// Channel `c`'s position among the deviating channels (`None`: it has no deviation).
+    pub fn slot(&self, c: usize) -> Option<usize> {
+        self.active.iter().position(|&x| x == c)
+    }
+
+    /// `r −= Σ_g Z_g γ_g` (`gammas` = `[n_geos][k]`): a residual net of the deviations.
+    pub fn subtract(&self, gammas: &[Vec<f64>], cols: &[Vec<f64>], r: &mut [f64]) {
+        for (g, gg) in gammas.iter().enumerate() {
+            let neg: Vec<f64> = gg.iter().map(|v| -v).collect();
+            self.add_geo(g, &neg, cols, r);
+        }
+    }
+
+    /// `Σ_g (β_c + γ_g[a]) · d_gᵀ e_g`: the envelope term of a derivative `d` (`[n]`) of
+    /// the column of the channel at slot `a`, against the residual `e` net of the
+    /// deviations (each geo's coefficient is its own).
+    pub fn envelope(
+        &self,
+        a: usize,
+        beta_c: f64,
+        gammas: &[Vec<f64>],
+        d: &[f64],
+        e: &[f64],
+    ) -> f64 {
+        let tf = self.tf;
+        gammas
+            .iter()
+            .enumerate()
+            .map(|(g, gg)| {
+                let rows = g * tf..(g + 1) * tf;
+                (beta_c + gg[a]) * dot(&e[rows.clone()], &d[rows])
+            })
+            .sum()
     }
 
     /// `v[rows of g] += Σ_a w[a] · cols[active[a]][rows of g]` (`w` = `[k]`).
@@ -232,19 +271,17 @@ impl Deviations {
     /// other geos' parts are not needed: their columns are zero in geo g's rows).
     pub fn inverse_geo_column(&self, g: usize, a: usize, schur: &Cholesky) -> (Vec<f64>, Vec<f64>) {
         let bl = &self.blocks[g];
-        let k = self.active.len();
-        let mut e = vec![0.0; k];
-        e[a] = 1.0;
-        let h = bl.chol.solve(&e);
+        let h = bl.inverse_column(a, self.active.len());
         let p = bl.cross.first().map_or(0, |c| c.len());
         let t: Vec<f64> = (0..p)
             .map(|j| -bl.cross.iter().zip(&h).map(|(c, x)| c[j] * x).sum::<f64>())
             .collect();
         let w1 = schur.solve(&t);
-        let r: Vec<f64> = e
+        let r: Vec<f64> = bl
+            .cross
             .iter()
-            .zip(&bl.cross)
-            .map(|(ea, c)| ea - dot(c, &w1))
+            .enumerate()
+            .map(|(b, c)| if b == a { 1.0 } else { 0.0 } - dot(c, &w1))
             .collect();
         (w1, bl.chol.solve(&r))
     }

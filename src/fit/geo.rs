@@ -10,14 +10,14 @@
 //! scaled media columns in geo g), `r_g` the geo's residual of the shared fit, so
 //! `δ_g | · ~ Normal(P⁻¹ M_gᵀ r_g / σ², P⁻¹)` with `P = M_gᵀ M_g / σ² + diag(1/τ²)`.
 //!
-//! `τ_c` is estimated once, at the point fit, by the method of moments over geos
-//! (empirical Bayes): `τ_c² = max(0, mean_g δ̂_gc² − mean_g v_gc)`, with `δ̂` the per-geo
-//! least-squares deviations and `v` their sampling variances. The point estimate comes
-//! from the joint solve ([`super::deviations`]: the deviations `γ_gc = β_c δ_gc` with
-//! prior sd `τ_c β_c` profiled inside the objective, so the shared parameters are fitted
-//! with them); the conditional posterior mean here only starts the rounds of the fit.
-//! Every bootstrap refit and every NUTS draw samples `δ`
-//! from its conditional posterior given that draw's shared parameters, so the draws carry
+//! `τ_c` is estimated at the point fit (again in every round of it), by the method of
+//! moments over geos (empirical Bayes): `τ_c² = max(0, mean_g δ̂_gc² − mean_g v_gc)`,
+//! with `δ̂` the per-geo least-squares deviations and `v` their sampling variances. The
+//! point estimate comes from the joint solve ([`super::deviations`]: the deviations
+//! `γ_gc = β_c δ_gc` with prior sd `τ_c β_c` profiled inside the objective, so the shared
+//! parameters are fitted with them); the conditional posterior mean here only starts the
+//! rounds of the fit. Every bootstrap refit and every NUTS draw samples `δ` from its
+//! conditional posterior given that draw's shared parameters, so the draws carry
 //! the geo spread into national and per-geo intervals (a refit's posterior mean alone
 //! varies less than the posterior: per-geo intervals covered 5 of 12 true geo ROIs).
 
@@ -230,7 +230,7 @@ pub(crate) fn attach_deviations(params: &mut Params, deviation: &[Vec<f64>]) {
 
 /// What every uncertainty draw needs to draw its geo factors: the setup without geo
 /// factors (the geo stage regresses its residual on the national columns) and the
-/// spreads `τ_c` from [`pool_point`].
+/// spreads `τ_c` of the point fit's last round ([`spreads_at`]).
 #[derive(Clone, Copy)]
 pub(crate) struct Pooling<'a> {
     pub base: &'a Setup,
@@ -238,7 +238,7 @@ pub(crate) struct Pooling<'a> {
 }
 
 /// `setup` with each channel's geo weights multiplied by the geo factors of `params`
-/// (the shared parameters are then refitted given the factors: one backfitting step).
+/// (its columns are then the fitted media of every geo, as [`baseline_scales`] needs).
 pub(crate) fn factored(setup: &Setup, params: &Params) -> Setup {
     let mut s = setup.clone();
     for (ch, p) in s.channels.iter_mut().zip(&params.channels) {

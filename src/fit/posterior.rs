@@ -240,10 +240,7 @@ impl<'a> Posterior<'a> {
         let collapsed = dev.as_ref().map(|d| d.collapse(s, s2));
         let mut er = r.clone();
         if let (Some(d), Some((_, gm, _))) = (&dev, &collapsed) {
-            for (g, gg) in gm.iter().enumerate() {
-                let neg: Vec<f64> = gg.iter().map(|v| -v).collect();
-                d.add_geo(g, &neg, &cols, &mut er);
-            }
+            d.subtract(gm, &cols, &mut er);
         }
         // ∂E/∂β at fixed u (likelihood, ridge, lift tests), chained to θ below; the
         // u-gradients first collect the partials at fixed β.
@@ -253,29 +250,17 @@ impl<'a> Posterior<'a> {
             .zip(beta.iter().zip(&s.ridge))
             .map(|(xr, (b, l))| (l * b - xr) / s2)
             .collect();
-        let tf = s.t1 - s.t0;
         for c in 0..nc {
             // With deviations, geo g's coefficient is β_c + γ̂_gc, and ½ Σ ln det D_g moves
             // with the column too.
-            let at = dev
-                .as_ref()
-                .and_then(|d| d.active.iter().position(|&x| x == c));
-            let extra = at.and_then(|a| {
-                let d = dev.as_ref()?;
-                let gm = &collapsed.as_ref()?.1;
-                Some((a, gm, d.logdet_direction(a, &cols, s.n_obs())))
+            let extra = dev.as_ref().zip(collapsed.as_ref()).and_then(|(d, cl)| {
+                let a = d.slot(c)?;
+                Some((d, a, &cl.1, d.logdet_direction(a, &cols, s.n_obs())))
             });
             for (j, d) in jacs[c].iter().enumerate() {
                 match &extra {
-                    Some((a, gm, dir)) => {
-                        let env: f64 = gm
-                            .iter()
-                            .enumerate()
-                            .map(|(g, gg)| {
-                                let rows = g * tf..(g + 1) * tf;
-                                (beta[pb + c] + gg[*a]) * dot(&d[rows.clone()], &er[rows])
-                            })
-                            .sum();
+                    Some((dv, a, gm, dir)) => {
+                        let env = dv.envelope(*a, beta[pb + c], gm, d, &er);
                         grad[off[c] + j] += -env / s2 + dot(dir, d);
                     }
                     None => grad[off[c] + j] -= beta[pb + c] * dot(d, &er) / s2,

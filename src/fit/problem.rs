@@ -250,14 +250,22 @@ impl Setup {
         dot(&self.base[i][r.clone()], &v[r])
     }
 
+    /// The part of baseline column `i`'s support inside `rows` (empty when they miss).
+    fn support_within(&self, i: usize, rows: &std::ops::Range<usize>) -> std::ops::Range<usize> {
+        let sp = &self.support[i];
+        sp.start.max(rows.start)..sp.end.min(rows.end)
+    }
+
     /// `base[i][rows] · z` (`z` = `[rows.len()]`), over the column's support within `rows`.
     pub(crate) fn base_dot_within(&self, i: usize, z: &[f64], rows: std::ops::Range<usize>) -> f64 {
-        let sp = &self.support[i];
-        let (lo, hi) = (sp.start.max(rows.start), sp.end.min(rows.end));
-        if lo >= hi {
+        let within = self.support_within(i, &rows);
+        if within.is_empty() {
             return 0.0;
         }
-        dot(&self.base[i][lo..hi], &z[lo - rows.start..hi - rows.start])
+        dot(
+            &self.base[i][within.clone()],
+            &z[within.start - rows.start..within.end - rows.start],
+        )
     }
 
     /// Channels whose geo coefficients deviate ([`Setup::geo_dev`] > 0; none for national
@@ -282,12 +290,11 @@ impl Setup {
     ) {
         let pb = self.base.len();
         for (i, a) in w[..pb].iter().enumerate() {
-            let sp = &self.support[i];
-            let (lo, hi) = (sp.start.max(rows.start), sp.end.min(rows.end));
-            if *a != 0.0 && lo < hi {
-                v[lo..hi]
+            let within = self.support_within(i, &rows);
+            if *a != 0.0 && !within.is_empty() {
+                v[within.clone()]
                     .iter_mut()
-                    .zip(&self.base[i][lo..hi])
+                    .zip(&self.base[i][within])
                     .for_each(|(o, x)| *o += a * x);
             }
         }
@@ -594,9 +601,8 @@ impl Problem<'_> {
         let mut r = s.residual(&self.y, &cols, &beta);
         let mut pen: f64 = s.ridge.iter().zip(&beta).map(|(l, b)| l * b * b).sum();
         if let (Some(d), Some(gm)) = (&dev, &gammas) {
-            for (g, gg) in gm.iter().enumerate() {
-                let neg: Vec<f64> = gg.iter().map(|v| -v).collect();
-                d.add_geo(g, &neg, &cols, &mut r);
+            d.subtract(gm, &cols, &mut r);
+            for gg in gm {
                 for (&c, v) in d.active.iter().zip(gg) {
                     pen += self.sigma2 * v * v / (s.geo_dev[c] * s.geo_dev[c]);
                 }
@@ -653,7 +659,7 @@ impl Problem<'_> {
                         for (g, x2) in d.inverse_media_column(row).iter().enumerate() {
                             d.add_geo(g, x2, &cols, &mut v);
                         }
-                        if let Some(at) = d.active.iter().position(|&x| x == c) {
+                        if let Some(at) = d.slot(c) {
                             let tf = s.t1 - s.t0;
                             for g in 0..s.n_geos {
                                 let (w1, w2) = d.inverse_geo_column(g, at, sch);
@@ -666,12 +672,10 @@ impl Problem<'_> {
                 } else {
                     Vec::new()
                 };
-                // Each geo's coefficient of the channel, `β_c + γ_gc`, for the envelope term.
-                let coef_geo: Option<Vec<f64>> = dev.as_ref().and_then(|d| {
-                    let at = d.active.iter().position(|&x| x == c)?;
-                    gammas
-                        .as_ref()
-                        .map(|gm| gm.iter().map(|gg| bc + gg[at]).collect())
+                // A deviating channel's envelope term takes each geo's own coefficient.
+                let deviating = dev.as_ref().zip(gammas.as_ref()).and_then(|(d, gm)| {
+                    let at = d.slot(c)?;
+                    Some((d, at, gm))
                 });
                 for (k, d) in jacs[c].iter().enumerate() {
                     let gi = off[c] + k;
@@ -689,22 +693,15 @@ impl Problem<'_> {
                         }
                         grad[gi] += t;
                     }
-                    if let Some(cg) = &coef_geo {
-                        let tf = s.t1 - s.t0;
-                        let env: f64 = cg
-                            .iter()
-                            .enumerate()
-                            .map(|(g, k)| {
-                                k * dot(&r[g * tf..(g + 1) * tf], &d[g * tf..(g + 1) * tf])
-                            })
-                            .sum();
+                    let env = match deviating {
+                        Some((dv, at, gm)) => Some(dv.envelope(at, bc, gm, d, &r)),
+                        None => (bc != 0.0).then(|| bc * dot(&r, d)),
+                    };
+                    if let Some(env) = env {
                         grad[gi] -= env / self.sigma2;
                     }
                     if bc == 0.0 {
                         continue;
-                    }
-                    if coef_geo.is_none() {
-                        grad[gi] += -bc * dot(&r, d) / self.sigma2;
                     }
                     if let Some((kk, pr)) = roi_terms[c] {
                         let dk = s.kpi_total(d) / ch.spend;
@@ -732,7 +729,7 @@ impl Problem<'_> {
         }
         let deviation = match (&dev, gammas) {
             (Some(d), Some(gm)) => (0..nc)
-                .map(|c| match d.active.iter().position(|&x| x == c) {
+                .map(|c| match d.slot(c) {
                     Some(at) => gm.iter().map(|gg| gg[at]).collect(),
                     None => vec![0.0; s.n_geos],
                 })
