@@ -554,8 +554,46 @@ fn convergence_warnings(s: &crate::model::SamplerDiagnostics) -> Vec<String> {
 /// Below this in-sample R² the summary warns that the model explains little of the KPI.
 pub const LOW_R2: f64 = 0.5;
 
-/// The summary's warnings (see [`Summary::warnings`]).
-fn summary_warnings(channels: &[ChannelSummary], fit: &FitSummary) -> Vec<String> {
+/// A period is dark for a channel when its input is below this fraction of the channel's
+/// mean input over the fit window.
+pub const DARK_INPUT: f64 = 0.2;
+
+/// A paid channel with fewer dark periods than this share is always on (see
+/// [`dark_share`]).
+pub const ALWAYS_ON_DARK_SHARE: f64 = 0.05;
+
+/// Share of the cells (geo × period, fit window) in which a channel's input is below
+/// [`DARK_INPUT`] × its mean input in that geo over the window (geos differ in size, so
+/// each is measured against itself). Geos where the channel never runs are left out: with
+/// an intercept per geo they show nothing about its effect. `None` for a channel without
+/// input.
+///
+/// An always-on channel (almost no dark cells) shows its response only around the spend
+/// it always has: its ROI is the response curve's height there, which the data reach only
+/// by extrapolating the curve's shape down to zero spend. On independent 20-geo panels
+/// (5% noise, shapes estimated) such channels' ROI errors were 26% against 5–7% for
+/// flighted and pulsed ones (an oracle that knows the curves: 10% against 3–6%), and
+/// their 90% intervals covered 69% against 85–93%.
+pub fn dark_share(input: &Panel, window: std::ops::Range<usize>) -> Option<f64> {
+    let (mut dark, mut cells) = (0usize, 0usize);
+    for g in 0..input.n_geos {
+        let x = &input.series(g)[window.clone()];
+        let mean = x.iter().sum::<f64>() / x.len().max(1) as f64;
+        if mean > 0.0 {
+            cells += x.len();
+            dark += x.iter().filter(|v| **v < DARK_INPUT * mean).count();
+        }
+    }
+    (cells > 0).then(|| dark as f64 / cells as f64)
+}
+
+/// The summary's warnings (see [`Summary::warnings`]); `dark[c]` is channel `c`'s
+/// [`dark_share`].
+fn summary_warnings(
+    channels: &[ChannelSummary],
+    dark: &[Option<f64>],
+    fit: &FitSummary,
+) -> Vec<String> {
     let mut w: Vec<String> = channels
         .iter()
         .filter_map(|c| {
@@ -570,6 +608,17 @@ fn summary_warnings(channels: &[ChannelSummary], fit: &FitSummary) -> Vec<String
             ))
         })
         .collect();
+    for (c, share) in channels.iter().zip(dark) {
+        match share {
+            Some(d) if c.paid && *d < ALWAYS_ON_DARK_SHARE => w.push(format!(
+                "`{}` is always on (below {:.0}% of its mean spend in {:.1}% of the fit periods): its ROI rests on the response curve below the lowest spend it ever had, which the data do not show; treat its ROI interval as a model-based extrapolation and pin it down with a lift test (`fit --experiments`) or a few dark weeks",
+                c.name,
+                100.0 * DARK_INPUT,
+                100.0 * d
+            )),
+            _ => {}
+        }
+    }
     if fit.r2 < LOW_R2 {
         w.push(format!(
             "in-sample R² is {:.2}: the model explains little of the KPI; check for missing controls, events or a wrong KPI column before trusting the channel figures",
@@ -692,7 +741,14 @@ pub fn summarize(model: &Model) -> Summary {
         nrmse: d.fit.nrmse,
         durbin_watson: d.fit.durbin_watson,
     };
-    let mut warnings = summary_warnings(&channels, &fit);
+    let window = model.fit_start..model.fit_end;
+    let dark: Vec<Option<f64>> = model
+        .dataset
+        .channels
+        .iter()
+        .map(|ch| dark_share(&ch.input, window.clone()))
+        .collect();
+    let mut warnings = summary_warnings(&channels, &dark, &fit);
     if let Some(sd) = &model.sampler {
         warnings.extend(convergence_warnings(sd));
     }
@@ -963,6 +1019,27 @@ mod tests {
         );
         assert_eq!(reciprocal_interval(10.0, [0.0, 5.0]), [Some(2.0), None]);
         assert_eq!(reciprocal_interval(10.0, [-1.0, 0.0]), [None, None]);
+    }
+
+    /// Two geos × 5 periods, window 1..5: geo 1's cells 0, 3, 2.5, 0.3 have mean 1.45
+    /// (dark below 0.29: the 0), geo 2's 2, 3.7, 0.5, 0.5 mean 1.675 (dark below 0.335:
+    /// none), so 1 of 8. A geo without spend is left out (on in one geo, never in the
+    /// other: no dark cell). A channel never below a fifth of its mean has none; a channel
+    /// without input has no share.
+    #[test]
+    fn dark_share_hand_computed() {
+        let panel = |v: Vec<f64>| Panel {
+            n_geos: 2,
+            n_periods: 5,
+            values: v,
+        };
+        let p = panel(vec![9.0, 0.0, 3.0, 2.5, 0.3, 9.0, 2.0, 3.7, 0.5, 0.5]);
+        assert!((dark_share(&p, 1..5).unwrap() - 0.125).abs() < 1e-12);
+        let half = panel(vec![1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+        assert_eq!(dark_share(&half, 0..5), Some(0.0));
+        let on = panel(vec![1.0, 1.2, 0.9, 1.1, 1.0, 0.8, 1.3, 1.0, 0.9, 1.1]);
+        assert_eq!(dark_share(&on, 0..5), Some(0.0));
+        assert_eq!(dark_share(&panel(vec![0.0; 10]), 0..5), None);
     }
 
     /// Prior 2 ± 1; draws 1, 2, 3 have sd 1: contraction 0, shift (2.5 − 2)/1 = 0.5.
