@@ -679,13 +679,14 @@ impl Problem<'_> {
                 });
                 for (k, d) in jacs[c].iter().enumerate() {
                     let gi = off[c] + k;
+                    // ∂k_c/∂u of the ROI prior's `k_c` (one pass over the column's cells).
+                    let roi_dk = roi_terms[c].map(|(kk, pr)| (kk, pr, s.kpi_total(d) / ch.spend));
                     if s.laplace {
                         // ½ tr(A⁻¹ ∂A): ∂A has x_j·d in row and column pb + c, and
                         // 2 x_c·d + ∂λ_c on the diagonal.
                         let row = &ainv[c];
                         let mut t = dot(&ax, d);
-                        if let Some((kk, pr)) = roi_terms[c] {
-                            let dk = s.kpi_total(d) / ch.spend;
+                        if let Some((kk, pr, dk)) = roi_dk {
                             let dlam = 2.0 * self.sigma2 * kk * dk / (pr.sd * pr.sd);
                             t += 0.5 * row[pb + c] * dlam;
                             // −ln k_c of the prior's normaliser.
@@ -703,8 +704,7 @@ impl Problem<'_> {
                     if bc == 0.0 {
                         continue;
                     }
-                    if let Some((kk, pr)) = roi_terms[c] {
-                        let dk = s.kpi_total(d) / ch.spend;
+                    if let Some((kk, pr, dk)) = roi_dk {
                         grad[gi] += (bc * kk - pr.mean) / (pr.sd * pr.sd) * bc * dk;
                     }
                 }
