@@ -554,8 +554,8 @@ fn convergence_warnings(s: &crate::model::SamplerDiagnostics) -> Vec<String> {
 /// Below this in-sample R² the summary warns that the model explains little of the KPI.
 pub const LOW_R2: f64 = 0.5;
 
-/// A period is dark for a channel when its input is below this fraction of the channel's
-/// mean input over the fit window.
+/// A period is dark for a channel in a geo when its input there is below this fraction of
+/// the channel's mean input in that geo over the fit window.
 pub const DARK_INPUT: f64 = 0.2;
 
 /// A paid channel with fewer dark periods than this share is always on (see
@@ -609,14 +609,13 @@ fn summary_warnings(
         })
         .collect();
     for (c, share) in channels.iter().zip(dark) {
-        match share {
-            Some(d) if c.paid && *d < ALWAYS_ON_DARK_SHARE => w.push(format!(
+        if let Some(d) = share.filter(|d| c.paid && *d < ALWAYS_ON_DARK_SHARE) {
+            w.push(format!(
                 "`{}` is always on (below {:.0}% of its mean spend in {:.1}% of the fit periods): its ROI rests on the response curve below the lowest spend it ever had, which the data do not show; treat its ROI interval as a model-based extrapolation and pin it down with a lift test (`fit --experiments`) or a few dark weeks",
                 c.name,
                 100.0 * DARK_INPUT,
                 100.0 * d
-            )),
-            _ => {}
+            ));
         }
     }
     if fit.r2 < LOW_R2 {

@@ -281,7 +281,10 @@ impl Deviations {
             .cross
             .iter()
             .enumerate()
-            .map(|(b, c)| if b == a { 1.0 } else { 0.0 } - dot(c, &w1))
+            .map(|(b, c)| {
+                let e_ab = if b == a { 1.0 } else { 0.0 };
+                e_ab - dot(c, &w1)
+            })
             .collect();
         (w1, bl.chol.solve(&r))
     }
